@@ -1,0 +1,156 @@
+"""One Envoy configuration source for both backends: the proxy in front of one service.
+
+``render_bootstrap`` builds the bootstrap of the Envoy that fronts one service: a listener, one
+cluster holding the service's replicas (circuit breakers, outlier detection, active health checks
+on ``/readyz``) and a route with the scenario's timeout and retry policy. Only the discovery block
+differs between backends: the local backend feeds endpoints from an EDS file that it replaces
+atomically (``write_eds``); a cluster would use STRICT_DNS on a headless Service instead.
+Field semantics: ../shared/reference/envoy-resilience.md, Envoy's v3 API.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+import yaml
+
+HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+CLA = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+
+
+def seconds(value: float) -> str:
+    """Envoy's Duration text form (``0.25s``)."""
+    return f"{value:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def render_bootstrap(*, service: str, listen_port: int, admin_port: int, eds_path: pathlib.Path,
+                     envoy: dict, listen_address: str = "127.0.0.1") -> dict:
+    """The bootstrap of the Envoy in front of ``service``; ``envoy`` is an EnvoySettings dump."""
+    return {
+        "node": {"id": f"tailstorm-{service}", "cluster": "tailstorm"},  # required by file xDS
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        # an admin layer makes breakers and outlier settings changeable at run time (/runtime_modify)
+        "layered_runtime": {"layers": [{"name": "static", "static_layer": {}},
+                                       {"name": "admin", "admin_layer": {}}]},
+        "static_resources": {
+            "listeners": [render_listener(service=service, address=listen_address, port=listen_port, envoy=envoy)],
+            "clusters": [render_cluster(service=service, eds_path=eds_path, envoy=envoy)],
+        },
+    }
+
+
+def render_listener(*, service: str, address: str, port: int, envoy: dict) -> dict:
+    route: dict = {"cluster": service, "timeout": seconds(envoy["route_timeout_seconds"])}
+    retry = envoy["retry"]
+    if retry["num_retries"] > 0:
+        route["retry_policy"] = {
+            "retry_on": retry["retry_on"],
+            "num_retries": retry["num_retries"],
+            "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts",
+                                      "typed_config": {"@type": PREVIOUS_HOSTS}}],
+            "host_selection_retry_max_attempts": 3,
+        }
+        if retry["per_try_timeout_seconds"]:
+            route["retry_policy"]["per_try_timeout"] = seconds(retry["per_try_timeout_seconds"])
+    return {
+        "name": f"{service}_ingress",
+        "address": {"socket_address": {"address": address, "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": HCM,
+                "stat_prefix": service,
+                "route_config": {"name": service, "virtual_hosts": [{
+                    "name": service, "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": route}],
+                }]},
+                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+            },
+        }]}],
+    }
+
+
+def render_cluster(*, service: str, eds_path: pathlib.Path, envoy: dict) -> dict:
+    breaker, outlier = envoy["circuit_breaker"], envoy["outlier_detection"]
+    interval = envoy["health_check_interval_seconds"]
+    return {
+        "name": service,
+        "type": "EDS",
+        "connect_timeout": "0.25s",
+        # least-request (power of two choices) keeps replicas' queues even, nearer one shared queue
+        "lb_policy": "LEAST_REQUEST",
+        "eds_cluster_config": {"service_name": service, "eds_config": {
+            "resource_api_version": "V3",
+            # Envoy reloads when a file is renamed onto the path (inotify); in-place writes are missed
+            "path_config_source": {"path": str(eds_path), "watched_directory": {"path": str(eds_path.parent)}},
+        }},
+        # a replica removed from EDS takes no new request at once; its open requests still finish
+        "ignore_health_on_host_removal": True,
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": HTTP_PROTOCOL_OPTIONS,
+            # below uvicorn's 5 s keep-alive, so Envoy never reuses a connection uvicorn is closing
+            "common_http_protocol_options": {"idle_timeout": "4s"},
+            "explicit_http_config": {"http_protocol_options": {}},
+        }},
+        "circuit_breakers": {"thresholds": [{
+            "priority": "DEFAULT",
+            "max_connections": breaker["max_connections"],
+            "max_pending_requests": breaker["max_pending_requests"],
+            "max_requests": breaker["max_requests"],
+            "max_retries": breaker["max_retries"],
+            "track_remaining": True,  # publishes remaining_* gauges
+        }]},
+        "outlier_detection": {
+            "consecutive_5xx": outlier["consecutive_5xx"],
+            "interval": seconds(outlier["interval_seconds"]),
+            "base_ejection_time": seconds(outlier["base_ejection_time_seconds"]),
+            "max_ejection_percent": outlier["max_ejection_percent"],
+        },
+        # active health checks are what admit a new replica: no traffic until /readyz passes
+        "health_checks": [{
+            "timeout": seconds(min(1.0, interval)),
+            "interval": seconds(interval),
+            # without traffic Envoy would wait no_traffic_interval (default 60 s) between checks,
+            # so a replica still starting when first probed would stay out for a minute
+            "no_traffic_interval": seconds(interval),
+            "unhealthy_threshold": 2,
+            "healthy_threshold": 1,
+            "http_health_check": {"path": "/readyz"},
+        }],
+        # panic routing would send traffic to unready replicas when few are healthy; Istio sets 0 too
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
+    }
+
+
+def render_eds(*, service: str, endpoints: list[tuple[str, int]], version: str) -> dict:
+    """A DiscoveryResponse holding the service's ClusterLoadAssignment."""
+    return {
+        "version_info": version,
+        "resources": [{
+            "@type": CLA,
+            "cluster_name": service,
+            "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+                for host, port in endpoints
+            ]}],
+        }],
+    }
+
+
+def write_atomically(path: pathlib.Path, text: str) -> None:
+    """Write a temp file in the same directory, then rename it onto ``path`` (what watchers see)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_eds(path: pathlib.Path, *, service: str, endpoints: list[tuple[str, int]], version: str) -> None:
+    write_atomically(path, yaml.safe_dump(render_eds(service=service, endpoints=endpoints, version=version)))

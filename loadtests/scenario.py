@@ -1,0 +1,216 @@
+"""Scenario schema and loader: one YAML file describes one experiment for either backend.
+
+A scenario declares the topology (services, their work models and calls), Envoy resilience
+settings, client behaviour, load stages, the measurement window and the predictions to check. The
+schema rejects unknown keys and bad values; :func:`load_scenario` turns every problem into a
+:class:`ScenarioError` naming the file, the field and what is allowed. This module depends on
+pydantic and PyYAML only, so analysis may import it.
+"""
+from __future__ import annotations
+
+import pathlib
+import typing
+from typing import Literal
+
+import pydantic
+import yaml
+
+from services.common import settings as service_settings
+
+SCENARIO_DIR = pathlib.Path(__file__).parent / "scenarios"
+
+
+class ScenarioError(Exception):
+    """A scenario file cannot be used; the message names the file, the field and the fix."""
+
+
+class Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class CircuitBreaker(Strict):
+    """Envoy ``circuit_breakers.thresholds[DEFAULT]`` of the callee's cluster (Envoy's defaults)."""
+
+    max_connections: int = pydantic.Field(1024, ge=1)
+    max_pending_requests: int = pydantic.Field(1024, ge=1)
+    max_requests: int = pydantic.Field(1024, ge=1)
+    max_retries: int = pydantic.Field(3, ge=0)
+
+
+class RetryPolicy(Strict):
+    """Envoy route ``retry_policy``; ``num_retries: 0`` disables Envoy retries."""
+
+    retry_on: str = "connect-failure,reset"
+    num_retries: int = pydantic.Field(0, ge=0, le=10)
+    per_try_timeout_seconds: float | None = pydantic.Field(None, gt=0)
+
+
+class OutlierDetection(Strict):
+    """Envoy ``outlier_detection`` (passive ejection of failing replicas)."""
+
+    consecutive_5xx: int = pydantic.Field(5, ge=1)
+    interval_seconds: float = pydantic.Field(2.0, gt=0)
+    base_ejection_time_seconds: float = pydantic.Field(10.0, gt=0)
+    max_ejection_percent: int = pydantic.Field(50, ge=0, le=100)
+
+
+class EnvoySettings(Strict):
+    """Resilience settings of the Envoy in front of a service."""
+
+    route_timeout_seconds: float = pydantic.Field(5.0, gt=0)
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+    retry: RetryPolicy = RetryPolicy()
+    outlier_detection: OutlierDetection = OutlierDetection()
+    health_check_interval_seconds: float = pydantic.Field(1.0, gt=0, le=60)
+
+
+class ServiceSpec(Strict):
+    """One service: its work model, replicas and calls (see services/common/settings.py)."""
+
+    replicas: int = pydantic.Field(1, ge=1, le=32)
+    servers: int | None = pydantic.Field(None, ge=1, le=256)
+    queue_limit: int | None = pydantic.Field(None, ge=0, le=100_000)
+    service_time: service_settings.ServiceTime | None = None
+    work: Literal["wait", "cpu"] | None = None
+    shards: int | None = pydantic.Field(None, ge=1, le=64)
+    calls: tuple[service_settings.Call, ...] | None = None
+    ready_after_seconds: float = pydantic.Field(0.0, ge=0, le=600)
+    envoy: EnvoySettings | None = None
+    """Overrides the scenario-wide ``envoy`` block for this service's proxy."""
+
+
+class Stage(Strict):
+    """A load stage, like locust's ``StagesShape.stages`` but open-loop: a rate, not users."""
+
+    name: str = pydantic.Field(min_length=1)
+    duration_seconds: float = pydantic.Field(gt=0, le=3600)
+    arrival_rate_per_second: float = pydantic.Field(ge=0, le=5000)
+
+
+class Client(Strict):
+    """How Locust behaves. ``open``: Poisson arrivals at the stage's rate, whatever the latency."""
+
+    kind: Literal["open"] = "open"
+    timeout_seconds: float = pydantic.Field(5.0, gt=0, le=300)
+    retries: int = pydantic.Field(0, ge=0, le=10)
+    max_in_flight: int = pydantic.Field(512, ge=1, le=10_000)
+    """Bound on outstanding requests; arrivals beyond it are logged as client overflow, not sent."""
+    prompt_tokens: int = pydantic.Field(128, ge=1)
+    output_tokens: int = pydantic.Field(64, ge=1)
+
+
+class Window(Strict):
+    """Measurement window inside each phase: the first/last seconds are excluded (Ciw practice)."""
+
+    warmup_seconds: float = pydantic.Field(5.0, ge=0)
+    cooldown_seconds: float = pydantic.Field(2.0, ge=0)
+
+
+class Predictions(Strict):
+    """Relative tolerances of the measured-vs-predicted checks."""
+
+    littles_law: float = pydantic.Field(0.15, gt=0, le=1)
+
+
+class Scenario(Strict):
+    name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    seed: int = 1
+    entry: Literal["gateway", "auth", "featurestore", "inference", "formatter"] = "gateway"
+    services: dict[Literal["gateway", "auth", "featurestore", "inference", "formatter"], ServiceSpec]
+    envoy: EnvoySettings = EnvoySettings()
+    client: Client = Client()
+    stages: tuple[Stage, ...] = pydantic.Field(min_length=1)
+    window: Window = Window()
+    predictions: Predictions = Predictions()
+
+    @pydantic.model_validator(mode="after")
+    def _graph_is_closed(self) -> "Scenario":
+        if self.entry not in self.services:
+            raise ValueError(f"entry service {self.entry!r} is not under services")
+        for name, spec in self.services.items():
+            for call in spec.calls or ():
+                if call.service not in self.services:
+                    raise ValueError(f"services.{name}.calls: {call.service!r} is not under services")
+        return self
+
+    @property
+    def duration_seconds(self) -> float:
+        return sum(stage.duration_seconds for stage in self.stages)
+
+    def envoy_for(self, service: str) -> EnvoySettings:
+        return self.services[service].envoy or self.envoy
+
+
+def load_scenario(name_or_path: str | pathlib.Path) -> Scenario:
+    """Load a scenario by catalog name (``chaos-spike``) or path; raise ScenarioError on any problem."""
+    path = resolve_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
+    try:
+        scenario = Scenario.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ScenarioError(f"{path}: invalid scenario:\n" + describe_errors(exc)) from exc
+    if scenario.name != path.stem:
+        raise ScenarioError(f"{path}: name: {scenario.name!r} must equal the file name {path.stem!r}")
+    return scenario
+
+
+def resolve_path(name_or_path: str | pathlib.Path) -> pathlib.Path:
+    path = pathlib.Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
+        raise ScenarioError(f"{name_or_path}: no such scenario file; catalog: {known}")
+    return path
+
+
+def describe_errors(exc: pydantic.ValidationError) -> str:
+    """One line per problem: the dotted field, what is wrong and what is allowed."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            allowed = allowed_keys(Scenario, error["loc"][:-1])
+            lines.append(f"  {field}: unknown key; allowed here: {', '.join(allowed) or '(none)'}")
+        else:
+            lines.append(f"  {field}: {error['msg']} (got {error.get('input')!r})")
+    return "\n".join(lines)
+
+
+def allowed_keys(model: type[pydantic.BaseModel], loc: tuple) -> list[str]:
+    """The field names accepted at ``loc`` (walking models, dicts and tuples by annotation)."""
+    annotation: typing.Any = model
+    for part in loc:
+        annotation = step_into(annotation, part)
+        if annotation is None:
+            return []
+    annotation = unwrap(annotation)
+    return sorted(annotation.model_fields) if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel) else []
+
+
+def step_into(annotation: typing.Any, part: object) -> typing.Any:
+    annotation = unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field else None
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is dict and args:
+        return args[1]
+    if origin is tuple and args:
+        return args[0]
+    return None
+
+
+def unwrap(annotation: typing.Any) -> typing.Any:
+    """Strip ``X | None`` down to X."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType")) and len(args) == 1:
+        return args[0]
+    return annotation

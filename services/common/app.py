@@ -1,0 +1,162 @@
+"""The app factory all five services share.
+
+``create_app(settings, registry)`` builds one replica: ``POST /v1/work`` (admit → queue → work →
+downstream calls → answer), ``/healthz`` (liveness: the process serves), ``/readyz`` (readiness:
+started, past its emulated start time, not faulted unready), ``/metrics`` and the fault admin API.
+Each service module only supplies its defaults; run one with
+``uvicorn --factory services.<name>.app:create_app``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+
+import fastapi
+import httpx
+import prometheus_client
+from fastapi import responses
+
+from services.common import calling, faults, working
+from services.common import metrics as metrics_module
+from services.common import settings as settings_module
+
+logger = logging.getLogger(__name__)
+ROUTE = "/v1/work"
+
+
+class Replica:
+    """Everything a request handler needs, created once per app."""
+
+    def __init__(self, settings: settings_module.ServiceSettings, metrics: metrics_module.ServiceMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.station = working.Station(servers=settings.servers, queue_limit=settings.queue_limit)
+        self.rng = random.Random(settings.seed)
+        self.state = {"faults": faults.FaultState()}
+        self.started_monotonic = time.monotonic()
+        self.client: httpx.AsyncClient | None = None
+
+    @property
+    def faults(self) -> faults.FaultState:
+        return self.state["faults"]
+
+    def is_ready(self) -> bool:
+        started_for = time.monotonic() - self.started_monotonic
+        return started_for >= self.settings.ready_after_seconds and not self.faults.unready
+
+    def update_gauges(self) -> None:
+        service = self.settings.service
+        self.metrics.queue_depth.labels(service).set(self.station.waiting)
+        self.metrics.busy_servers.labels(service).set(self.station.busy)
+
+    async def serve(self, body: dict, deadline: calling.Deadline) -> responses.JSONResponse:
+        """Admit, queue, work, call downstream; the answer's status tells what happened."""
+        service = self.settings.service
+        try:
+            await self.station.acquire()
+        except working.Shed:
+            self.metrics.shed.labels(service, "queue_full").inc()
+            return error_response(503, f"{service}: admission queue full", shed=True)
+        try:
+            self.update_gauges()
+            if deadline.remaining_seconds <= 0:
+                self.metrics.shed.labels(service, "deadline").inc()
+                return error_response(504, f"{service}: deadline expired while queued")
+            if self.faults.injects_error(self.rng):
+                self.metrics.faults.labels(service, "error").inc()
+                return error_response(503, f"{service}: injected fault", headers={faults.FAULT_HEADER: "injected"})
+            await self.work()
+        finally:
+            self.station.release()
+            self.update_gauges()
+        return await self.call_downstream(body, deadline)
+
+    async def work(self) -> None:
+        started = time.perf_counter()
+        spec, faulted = self.settings.service_time, self.faults
+        draws = [working.sample_service_time_seconds(spec, self.rng) for _ in range(self.settings.shards)]
+        # shards are looked up in parallel: the request holds its server until the slowest answers
+        seconds = max(draws) * faulted.slowdown_factor + faulted.extra_latency_seconds
+        await working.perform_work(seconds, self.settings.work)
+        self.metrics.work_duration.labels(self.settings.service).observe(time.perf_counter() - started)
+
+    async def call_downstream(self, body: dict, deadline: calling.Deadline) -> responses.JSONResponse:
+        hops = [self.settings.service]
+        for call in self.settings.calls:
+            try:
+                results = await calling.call_step(
+                    self.client, call, service=self.settings.service, deadline=deadline, body=body,
+                    metrics=self.metrics, rng=self.rng)
+            except calling.DownstreamFailed as exc:
+                return error_response(exc.status, f"{self.settings.service}: {exc}",
+                                      headers={"x-tailstorm-failed-hop": exc.target})
+            for result in results:
+                hops.extend(result)
+        return responses.JSONResponse({"service": self.settings.service, "replica": self.settings.replica,
+                                       "hops": hops})
+
+
+def error_response(status: int, detail: str, *, shed: bool = False,
+                   headers: dict[str, str] | None = None) -> responses.JSONResponse:
+    headers = dict(headers or {})
+    if shed:
+        headers["x-tailstorm-shed"] = "1"
+    return responses.JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def create_app(
+    settings: settings_module.ServiceSettings | None = None,
+    registry: prometheus_client.CollectorRegistry | None = None,
+) -> fastapi.FastAPI:
+    settings = settings or settings_module.load_settings()
+    registry = registry or prometheus_client.CollectorRegistry()
+    prometheus_client.ProcessCollector(registry=registry)
+    replica = Replica(settings, metrics_module.create_metrics(settings, registry))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: fastapi.FastAPI):
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3.0)
+        async with httpx.AsyncClient(limits=limits) as client:
+            replica.client = client
+            replica.started_monotonic = time.monotonic()
+            logger.info("%s/%s serving with %d servers", settings.service, settings.replica, settings.servers)
+            yield
+
+    app = fastapi.FastAPI(title=f"tailstorm {settings.service}", lifespan=lifespan)
+    app.state.replica = replica
+    app.include_router(faults.create_router(state_holder=replica.state, token=settings.admin_token))
+    app.mount("/metrics", prometheus_client.make_asgi_app(registry))
+
+    @app.post(ROUTE)
+    async def handle(request: fastapi.Request) -> responses.JSONResponse:
+        """Do this service's work, then its downstream calls."""
+        started = time.perf_counter()
+        deadline = calling.Deadline.from_header(request.headers.get(calling.DEADLINE_HEADER),
+                                                default_seconds=settings.default_deadline_seconds)
+        in_flight = replica.metrics.in_flight.labels(settings.service)
+        in_flight.inc()
+        response = error_response(500, f"{settings.service}: internal error")
+        try:
+            body = await request.json() if await request.body() else {}
+            response = await replica.serve(body if isinstance(body, dict) else {}, deadline)
+            return response
+        finally:
+            in_flight.dec()
+            replica.metrics.request_duration.labels(settings.service, ROUTE, str(response.status_code)).observe(
+                time.perf_counter() - started)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """Liveness: the process answers."""
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    async def readyz() -> responses.JSONResponse:
+        """Readiness: started, past the emulated start time and not faulted unready."""
+        ready = replica.is_ready()
+        replica.metrics.ready.labels(settings.service).set(1 if ready else 0)
+        return responses.JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    return app

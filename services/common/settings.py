@@ -1,0 +1,136 @@
+"""Typed settings every tailstorm service reads at start-up.
+
+One ``ServiceSettings`` object describes one replica: who it is, its work model (the queue the
+textbooks describe: ``servers`` in parallel, a service-time distribution, a bounded admission
+queue) and its place in the call graph (``calls``). The local backend and the Helm chart pass it as
+environment variables with the ``TAILSTORM_`` prefix; structured fields (``service_time``,
+``calls``) are JSON. Impossible values fail at start-up with the field named, never at request
+time.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Literal
+
+import pydantic
+import pydantic_settings
+
+SERVICE_NAMES = ("gateway", "auth", "featurestore", "inference", "formatter")
+
+
+class ServiceTime(pydantic.BaseModel):
+    """Distribution of the time one server spends on one request (one shard lookup)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    distribution: Literal["exponential", "deterministic", "lognormal"] = "exponential"
+    """exponential: M/M/c; deterministic: M/D/c; lognormal: heavy-ish tail (set ``sigma``)."""
+    mean_seconds: float = pydantic.Field(0.005, gt=0, le=60)
+    """Mean service time in seconds; the service rate per server is 1 / mean_seconds."""
+    sigma: float = pydantic.Field(0.5, gt=0, le=3)
+    """Lognormal only: standard deviation of the underlying normal (0.5 → SCV ≈ 0.28)."""
+
+    @property
+    def scv(self) -> float:
+        """Squared coefficient of variation of the service time (Kingman's c_s²)."""
+        if self.distribution == "exponential":
+            return 1.0
+        if self.distribution == "deterministic":
+            return 0.0
+        return math.exp(self.sigma**2) - 1.0
+
+
+class Call(pydantic.BaseModel):
+    """One step of a service's call graph: an HTTP call through the callee's Envoy."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    service: str
+    """Callee name (one of the topology's services)."""
+    url: str = ""
+    """Base URL of the callee's Envoy listener; filled in by the backend, not by scenarios."""
+    timeout_seconds: float = pydantic.Field(2.0, gt=0, le=300)
+    """Per-attempt timeout; the propagated deadline shortens it when less time is left."""
+    retries: int = pydantic.Field(0, ge=0, le=10)
+    """Application-level retries on 5xx, timeouts and connection errors (Envoy may retry too)."""
+    parallel: int = pydantic.Field(1, ge=1, le=64)
+    """Fan-out: this many identical calls in parallel; the step ends when all have answered."""
+
+
+class ServiceSettings(pydantic_settings.BaseSettings):
+    """Settings of one replica, read from ``TAILSTORM_*`` environment variables."""
+
+    model_config = pydantic_settings.SettingsConfigDict(
+        env_prefix="TAILSTORM_", extra="ignore", frozen=True
+    )
+
+    service: Literal["gateway", "auth", "featurestore", "inference", "formatter"]
+    """Which of the five services this replica is; also the metric label and the Envoy cluster."""
+    replica: str = "r0"
+    """Replica id, unique within the service (a pod name on Kubernetes)."""
+    servers: int = pydantic.Field(1, ge=1, le=256)
+    """Parallel servers per replica (a FIFO semaphore): the c of M/M/c is replicas × servers."""
+    queue_limit: int = pydantic.Field(64, ge=0, le=100_000)
+    """Requests that may wait for a server; the next one is shed with 503 (M/M/c/K, K = c + this)."""
+    service_time: ServiceTime = ServiceTime()
+    work: Literal["wait", "cpu"] = "wait"
+    """wait: the server sleeps (GPU- or I/O-like, invisible to CPU autoscaling); cpu: it burns CPU."""
+    shards: int = pydantic.Field(1, ge=1, le=64)
+    """Parallel shard lookups per request (featurestore's fan-out); the request waits for the slowest."""
+    calls: tuple[Call, ...] = ()
+    """Downstream calls made in sequence after this service's own work."""
+    default_deadline_seconds: float = pydantic.Field(10.0, gt=0, le=600)
+    """Budget for a request that arrives without a propagated deadline (at the entry service)."""
+    ready_after_seconds: float = pydantic.Field(0.0, ge=0, le=600)
+    """Emulated application start: /readyz fails for this long after start-up."""
+    admin_token: str = ""
+    """Token for the fault-injection admin API; empty disables the API."""
+    seed: int | None = None
+    """Seed for service-time sampling; None draws from the OS."""
+
+    @pydantic.model_validator(mode="after")
+    def _calls_name_known_services(self) -> "ServiceSettings":
+        for call in self.calls:
+            if call.service not in SERVICE_NAMES:
+                raise ValueError(f"calls: unknown service {call.service!r}; known: {', '.join(SERVICE_NAMES)}")
+            if not call.url:
+                raise ValueError(f"calls: the call to {call.service!r} has no url")
+        return self
+
+    @property
+    def histogram_buckets(self) -> tuple[float, ...]:
+        """Request-duration buckets sized to this service's own service time.
+
+        Log-spaced, two per factor of two (±19% worst-case interpolation error), from mean/20 up to
+        mean×400 and at least 10 s, so that quantiles from the 1st to beyond the 99.9th percentile
+        of queueing plus service time fall inside fine buckets rather than being bucket artefacts.
+        """
+        return log_buckets(low=self.service_time.mean_seconds / 20, high=max(10.0, self.service_time.mean_seconds * 400))
+
+
+def log_buckets(*, low: float, high: float, per_doubling: int = 2) -> tuple[float, ...]:
+    """Geometric bucket bounds from ``low`` to at least ``high``, ``per_doubling`` per factor 2."""
+    if not 0 < low < high:
+        raise ValueError(f"bucket range must satisfy 0 < low < high, got low={low} high={high}")
+    ratio = 2 ** (1 / per_doubling)
+    count = math.ceil(math.log(high / low, ratio)) + 1
+    return tuple(float(f"{low * ratio**i:.6g}") for i in range(count))
+
+
+def load_settings(*, defaults: dict | None = None, **overrides: object) -> ServiceSettings:
+    """Read settings from the environment, with keyword overrides (used by tests).
+
+    ``defaults`` are a service's own defaults: they apply only where no ``TAILSTORM_*`` variable
+    is set, so the backend's environment always wins over them and ``overrides`` win over both.
+
+    A bad value raises ``SystemExit`` with every offending field named, so a replica that cannot
+    start says why in its log instead of a pydantic traceback.
+    """
+    unset_defaults = {key: value for key, value in (defaults or {}).items()
+                      if f"TAILSTORM_{key.upper()}" not in os.environ}
+    try:
+        return ServiceSettings(**{**unset_defaults, **overrides})  # type: ignore[arg-type]
+    except pydantic.ValidationError as exc:
+        lines = [f"  TAILSTORM_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        raise SystemExit("invalid service settings:\n" + "\n".join(lines)) from exc

@@ -1,0 +1,89 @@
+"""The work model that makes each replica a queue the textbooks can describe.
+
+A request is *admitted* if fewer than ``servers + queue_limit`` requests are in the replica's
+system, else it is shed (M/M/c/K blocking, K = servers + queue_limit). Admitted requests wait in
+strict FIFO order for one of ``servers`` servers, hold it for a sampled service time, and release
+it. Downstream calls happen after the server is released, so each service is its own queue and
+the chain is a tandem network. ``work="wait"`` sleeps (a GPU or disk the CPU does not see);
+``work="cpu"`` burns that much thread CPU time, which is what CPU-based autoscaling measures.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import random
+import time
+
+from services.common import settings as settings_module
+
+
+class Shed(Exception):
+    """Raised when the admission queue is full; the handler answers 503."""
+
+
+def sample_service_time_seconds(spec: settings_module.ServiceTime, rng: random.Random) -> float:
+    """One draw of the service time; every distribution has mean ``spec.mean_seconds``."""
+    if spec.distribution == "deterministic":
+        return spec.mean_seconds
+    if spec.distribution == "exponential":
+        return rng.expovariate(1.0 / spec.mean_seconds)
+    # lognormal with E[X] = exp(mu + sigma²/2) = mean
+    mu = math.log(spec.mean_seconds) - spec.sigma**2 / 2
+    return rng.lognormvariate(mu, spec.sigma)
+
+
+def burn_cpu(seconds: float) -> None:
+    """Spin until this thread has used ``seconds`` of CPU time (not wall time)."""
+    deadline = time.thread_time() + seconds
+    x = 0
+    while time.thread_time() < deadline:
+        for _ in range(2000):
+            x += 1
+
+
+async def perform_work(seconds: float, kind: str) -> None:
+    if kind == "cpu":
+        await asyncio.to_thread(burn_cpu, seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+class Station:
+    """``servers`` FIFO servers with a bounded waiting room, with counts for the gauges."""
+
+    def __init__(self, *, servers: int, queue_limit: int) -> None:
+        self.servers = servers
+        self.queue_limit = queue_limit
+        self.busy = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self) -> None:
+        """Take a server, waiting in FIFO order; raise :class:`Shed` if the waiting room is full."""
+        if self.busy < self.servers and not self._waiters:
+            self.busy += 1
+            return
+        if len(self._waiters) >= self.queue_limit:
+            raise Shed()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future  # release() hands its server over, so busy is already counted
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the server was handed over just as we were cancelled
+            else:
+                self._waiters.remove(future)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)  # hand the server to the next in line
+                return
+        self.busy -= 1
