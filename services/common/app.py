@@ -14,7 +14,7 @@ import random
 import time
 
 import fastapi
-import httpx
+import aiohttp
 import prometheus_client
 from fastapi import responses
 
@@ -36,7 +36,7 @@ class Replica:
         self.rng = random.Random(settings.seed)
         self.state = {"faults": faults.FaultState()}
         self.started_monotonic = time.monotonic()
-        self.client: httpx.AsyncClient | None = None
+        self.client: aiohttp.ClientSession | None = None
 
     @property
     def faults(self) -> faults.FaultState:
@@ -117,8 +117,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: fastapi.FastAPI):
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=3.0)
-        async with httpx.AsyncClient(limits=limits) as client:
+        # keep-alive below uvicorn's 5 s so a pooled connection is never one the callee is closing
+        connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=3.0)
+        async with aiohttp.ClientSession(connector=connector) as client:
             replica.client = client
             replica.started_monotonic = time.monotonic()
             logger.info("%s/%s serving with %d servers", settings.service, settings.replica, settings.servers)

@@ -12,7 +12,7 @@ import dataclasses
 import random
 import time
 
-import httpx
+import aiohttp
 
 from services.common import metrics as metrics_module
 from services.common import settings as settings_module
@@ -55,7 +55,7 @@ class Deadline:
 
 
 async def call_step(
-    client: httpx.AsyncClient, call: settings_module.Call, *, service: str, deadline: Deadline,
+    client: aiohttp.ClientSession, call: settings_module.Call, *, service: str, deadline: Deadline,
     body: dict, metrics: metrics_module.ServiceMetrics, rng: random.Random,
 ) -> list[list[str]]:
     """Run one call step (``parallel`` identical calls); return each callee's hop list."""
@@ -65,7 +65,7 @@ async def call_step(
 
 
 async def call_with_retries(
-    client: httpx.AsyncClient, call: settings_module.Call, *, service: str, deadline: Deadline,
+    client: aiohttp.ClientSession, call: settings_module.Call, *, service: str, deadline: Deadline,
     body: dict, metrics: metrics_module.ServiceMetrics, rng: random.Random,
 ) -> list[str]:
     failure = DownstreamFailed(target=call.service, status=504, detail="no time left for an attempt")
@@ -84,26 +84,26 @@ async def call_with_retries(
 
 
 async def attempt_call(
-    client: httpx.AsyncClient, call: settings_module.Call, *, service: str, budget_seconds: float,
+    client: aiohttp.ClientSession, call: settings_module.Call, *, service: str, budget_seconds: float,
     body: dict, metrics: metrics_module.ServiceMetrics, attempt: int,
 ) -> list[str]:
     started = time.perf_counter()
     code = "error"
     try:
-        response = await client.post(
-            f"{call.url}/v1/work", json=body, timeout=budget_seconds,
-            headers={DEADLINE_HEADER: f"{budget_seconds * 1000:.0f}"},
-        )
-        code = str(response.status_code)
-    except httpx.TimeoutException as exc:
+        async with client.post(f"{call.url}/v1/work", json=body,
+                               timeout=aiohttp.ClientTimeout(total=budget_seconds),
+                               headers={DEADLINE_HEADER: f"{budget_seconds * 1000:.0f}"}) as response:
+            code = str(response.status)
+            payload = await response.json(content_type=None) if response.status < 500 else {}
+    except asyncio.TimeoutError as exc:
         code = "timeout"
         raise DownstreamFailed(target=call.service, status=504, detail="timed out") from exc
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, ValueError) as exc:
         raise DownstreamFailed(target=call.service, status=502, detail=f"{type(exc).__name__}") from exc
     finally:
         metrics.downstream_duration.labels(service, call.service, code, str(attempt)).observe(
             time.perf_counter() - started)
-    if response.status_code >= 500:
-        raise DownstreamFailed(target=call.service, status=502 if response.status_code != 504 else 504,
-                               detail=f"answered {response.status_code}")
-    return list(response.json().get("hops", [call.service]))
+    if response.status >= 500:
+        raise DownstreamFailed(target=call.service, status=504 if response.status == 504 else 502,
+                               detail=f"answered {response.status}")
+    return list(payload.get("hops", [call.service]))

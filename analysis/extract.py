@@ -1,0 +1,243 @@
+"""Reading a run directory into flat records: requests, phases, events and Prometheus series.
+
+I/O only, no judgement: the report and the comparisons work on what these functions return. Reads
+the resolved scenario as data (``scenario.json``), never by importing the scenario code, so
+analysis stays independent of services, controllers and Locust.
+"""
+from __future__ import annotations
+
+import bisect
+import csv
+import dataclasses
+import json
+import math
+import pathlib
+
+
+class RunDataError(Exception):
+    """A run directory lacks what the analysis needs; the message says which file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One client request, all its attempts folded: latency runs from the *intended* start."""
+
+    intended_start: float
+    finished: float
+    latency_seconds: float
+    status: int
+    attempts: int
+    phase: str
+    outcome: str
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    name: str
+    start: float
+    end: float
+    arrival_rate_per_second: float
+
+    def window(self, *, warmup_seconds: float, cooldown_seconds: float) -> tuple[float, float]:
+        """The measured part of the phase; the whole phase if it is too short to trim."""
+        start, end = self.start + warmup_seconds, self.end - cooldown_seconds
+        return (start, end) if end > start else (self.start, self.end)
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    labels: dict
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+
+
+def read_json(path: pathlib.Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RunDataError(f"{path} is missing; is this a tailstorm run directory?") from exc
+
+
+def read_scenario(run_dir: pathlib.Path) -> dict:
+    return read_json(run_dir / "scenario.json")
+
+
+def read_events(run_dir: pathlib.Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a torn last line from a crash
+    return sorted(events, key=lambda e: e["time"])
+
+
+def read_phases(run_dir: pathlib.Path, scenario: dict, events: list[dict]) -> list[Phase]:
+    """Phases as they actually ran: start from the ``phase`` events, length from the scenario."""
+    stages = scenario["stages"]
+    starts = {e["index"]: e["time"] for e in events if e["type"] == "phase"}
+    finished = max((e["time"] for e in events if e["type"] == "run_finished"), default=math.inf)
+    phases = []
+    for index, stage in enumerate(stages):
+        if index not in starts:
+            break  # the run stopped before this stage began
+        end = min(starts[index] + stage["duration_seconds"], finished)
+        phases.append(Phase(stage["name"], starts[index], end, stage["arrival_rate_per_second"]))
+    return phases
+
+
+def read_requests(run_dir: pathlib.Path) -> list[Request]:
+    """Fold requests.csv's attempts into requests (keyed by intended start)."""
+    path = run_dir / "locust" / "requests.csv"
+    if not path.exists():
+        return []
+    attempts: dict[str, list[dict]] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("outcome"):
+                attempts.setdefault(row["intended_start"], []).append(row)
+    return sorted((fold(rows) for rows in attempts.values()), key=lambda r: r.intended_start)
+
+
+def fold(rows: list[dict]) -> Request:
+    last = max(rows, key=lambda r: int(r["attempt"] or 0))
+    intended = float(last["intended_start"])
+    if last["outcome"] == "client_overflow":
+        return Request(intended, intended, 0.0, 0, 0, last["phase"], "client_overflow")
+    finished = float(last["actual_start"]) + float(last["latency_seconds"])
+    return Request(intended, finished, finished - intended, int(last["status"]), len(rows), last["phase"],
+                   last["outcome"])
+
+
+def read_range(run_dir: pathlib.Path, name: str) -> list[Series]:
+    """One dumped Prometheus range query as series; [] if it was not dumped."""
+    path = run_dir / "prometheus" / f"{name}.json"
+    if not path.exists():
+        return []
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return [Series(item["metric"], tuple(float(t) for t, _ in item["values"]),
+                   tuple(float(v) for _, v in item["values"])) for item in document["result"]]
+
+
+def value_at(series: Series, when: float) -> float | None:
+    """The last sample at or before ``when``; None before the series' first sample."""
+    index = bisect.bisect_right(series.times, when) - 1
+    return series.values[index] if index >= 0 else None
+
+
+def counter_increase(series: Series, start: float, end: float) -> float:
+    """Increase of a counter over [start, end], counting resets (a restarted process starts at 0).
+
+    A series born inside the window (a replica started mid-run) counts from 0, because a new
+    process's counters start there.
+    """
+    first = bisect.bisect_right(series.times, start)
+    last = bisect.bisect_right(series.times, end)
+    if first >= last:
+        return 0.0
+    previous = series.values[first - 1] if first > 0 else 0.0
+    total = 0.0
+    for value in series.values[first:last]:
+        total += value - previous if value >= previous else value
+        previous = value
+    return total
+
+
+def counter_rate(series: Series, start: float, end: float) -> float | None:
+    """Per-second rate of a counter over the samples inside [start, end] (resets counted).
+
+    The rate is taken between the first and last sample inside the window, not over the nominal
+    window, so 1 s scrape jitter does not bias short windows. A series born inside the window
+    counts from 0 at the window start.
+    """
+    first = bisect.bisect_left(series.times, start)
+    last = bisect.bisect_right(series.times, end)
+    if last - first < 2 and not (first == 0 and last == 1):
+        return None
+    born_inside = first == 0 and series.times[0] > start + 1.5  # no sample before: a new process
+    begin_time = start if born_inside else series.times[first]
+    previous = 0.0 if born_inside else series.values[first]
+    total = 0.0
+    for value in series.values[first + (0 if born_inside else 1):last]:
+        total += value - previous if value >= previous else value
+        previous = value
+    span = series.times[last - 1] - begin_time
+    return total / span if span > 0 else None
+
+
+def gauge_samples(series: Series, start: float, end: float) -> tuple[float, ...]:
+    first = bisect.bisect_left(series.times, start)
+    return series.values[first:bisect.bisect_right(series.times, end)]
+
+
+def gauge_mean(series: Series, start: float, end: float) -> float | None:
+    """Mean of a gauge's samples inside [start, end]; None if there are none."""
+    first = bisect.bisect_left(series.times, start)
+    last = bisect.bisect_right(series.times, end)
+    samples = series.values[first:last]
+    return sum(samples) / len(samples) if samples else None
+
+
+def sum_by(series_list: list[Series], label: str, reducer, start: float, end: float) -> dict[str, float]:
+    """Apply ``reducer(series, start, end)`` per series and add the results up per ``label`` value."""
+    totals: dict[str, float] = {}
+    for series in series_list:
+        value = reducer(series, start, end)
+        if value is not None:
+            key = series.labels.get(label, "")
+            totals[key] = totals.get(key, 0.0) + value
+    return totals
+
+
+def sampled_sum(series_list: list[Series], label: str, key: str) -> tuple[list[float], list[float]]:
+    """Per timestamp, the sum of all series whose ``label`` equals ``key`` (for plotting gauges)."""
+    totals: dict[float, float] = {}
+    for series in series_list:
+        if series.labels.get(label) == key:
+            for t, v in zip(series.times, series.values):
+                totals[t] = totals.get(t, 0.0) + v
+    times = sorted(totals)
+    return times, [totals[t] for t in times]
+
+
+def histogram_quantile(quantile: float, buckets: dict[float, float]) -> float:
+    """Prometheus' ``histogram_quantile``: linear interpolation inside the bucket holding the rank.
+
+    ``buckets`` maps upper bound ``le`` (with +Inf) to the cumulative count. NaN with no
+    observations; the highest finite bound when the rank falls in the +Inf bucket.
+    """
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"quantile {quantile} is outside [0, 1]")
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return math.nan
+    rank = quantile * buckets[bounds[-1]]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return bounds[-1]
+
+
+def bucket_increases(series_list: list[Series], *, service: str, start: float, end: float) -> dict[float, float]:
+    """Cumulative bucket counts of one service's histogram over [start, end], all replicas summed."""
+    buckets: dict[float, float] = {}
+    for series in series_list:
+        if series.labels.get("service") != service:
+            continue
+        bound = float(series.labels["le"])
+        buckets[bound] = buckets.get(bound, 0.0) + counter_increase(series, start, end)
+    return buckets

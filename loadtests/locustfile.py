@@ -1,0 +1,136 @@
+"""Locust side of a run: open-loop Poisson arrivals at each stage's rate, one log row per attempt.
+
+Open loop, not closed: one dispatcher user draws exponential gaps at the current stage's rate and
+fires each request in its own greenlet at its *intended* time, whatever the latency of the ones
+before (Locust's ``constant_throughput`` users would slow down with the system they measure —
+coordinated omission). Outstanding requests are bounded by ``client.max_in_flight``; an arrival
+beyond it is logged as ``client_overflow`` and not sent. Every attempt goes to
+``requests.csv``: intended start, actual start, latency, status, attempt, phase.
+
+Environment: TAILSTORM_SCENARIO_JSON (the resolved scenario), TAILSTORM_LOCUST_DIR (output).
+"""
+import locust  # noqa: I001  (first: gevent monkey-patches before anything else is imported)
+from locust import FastHttpUser, LoadTestShape, constant, task
+
+import csv
+import json
+import os
+import pathlib
+import random
+import time
+
+import gevent
+import gevent.event
+import gevent.pool
+
+from loadtests import shapes
+
+SCENARIO = json.loads(pathlib.Path(os.environ["TAILSTORM_SCENARIO_JSON"]).read_text(encoding="utf-8"))
+OUT_DIR = pathlib.Path(os.environ["TAILSTORM_LOCUST_DIR"])
+CLIENT = SCENARIO["client"]
+STAGES = SCENARIO["stages"]
+DEADLINE_HEADER = "x-tailstorm-deadline-ms"
+ALL_ANSWERED = gevent.event.Event()
+COLUMNS = ["intended_start", "actual_start", "latency_seconds", "status", "attempt", "phase", "outcome"]
+
+
+class RequestLog:
+    """``requests.csv``, flushed per row so a crash keeps every finished request."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self._file = open(path, "w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(COLUMNS)
+
+    def write(self, *row) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+
+
+class PhaseLog:
+    """``phases.jsonl``: when each stage actually began; the runner turns these into events."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self._file = open(path, "a", encoding="utf-8")
+
+    def write(self, stage: shapes.ActiveStage, at: float) -> None:
+        self._file.write(json.dumps({"time": at, "phase": stage.name, "index": stage.index,
+                                     "arrival_rate_per_second": stage.arrival_rate_per_second}) + "\n")
+        self._file.flush()
+
+
+class OpenLoopClient(FastHttpUser):
+    """One dispatcher; its requests run concurrently on a pool of ``max_in_flight`` connections."""
+
+    wait_time = constant(0)
+    concurrency = CLIENT["max_in_flight"]
+    network_timeout = CLIENT["timeout_seconds"]
+    connection_timeout = CLIENT["timeout_seconds"]
+
+    @task
+    def dispatch(self) -> None:
+        requests = RequestLog(OUT_DIR / "requests.csv")
+        phases = PhaseLog(OUT_DIR / "phases.jsonl")
+        pool = gevent.pool.Pool(CLIENT["max_in_flight"])
+        rng = random.Random(SCENARIO["seed"])
+        start = time.time()
+        for stage, intended in arrivals(rng, start=start, on_stage=lambda s, at: phases.write(s, at)):
+            delay = intended - time.time()
+            if delay > 0:
+                gevent.sleep(delay)
+            if pool.full():
+                requests.write(intended, "", "", 0, 0, stage.name, "client_overflow")
+                continue
+            pool.spawn(self.send, requests, intended, stage.name)
+        pool.join(timeout=CLIENT["timeout_seconds"] * (CLIENT["retries"] + 1) + 1)
+        ALL_ANSWERED.set()  # the shape ends the run at its next tick
+        gevent.sleep(3600)
+
+    def send(self, requests: RequestLog, intended: float, phase: str) -> None:
+        body = {"prompt_tokens": CLIENT["prompt_tokens"], "output_tokens": CLIENT["output_tokens"]}
+        for attempt in range(CLIENT["retries"] + 1):
+            if attempt:
+                gevent.sleep(random.uniform(0, (2**attempt - 1) * 0.025))
+            actual = time.time()
+            headers = {DEADLINE_HEADER: str(int(CLIENT["timeout_seconds"] * 1000))}
+            with self.client.post("/v1/work", json=body, headers=headers, name="/v1/work",
+                                  catch_response=True) as response:
+                latency = time.time() - actual
+                status = response.status_code or 0
+                if 200 <= status < 300:
+                    outcome = "ok"
+                else:
+                    outcome = "timeout" if status == 0 else f"http_{status}"
+                    response.failure(outcome)
+            requests.write(intended, actual, latency, status, attempt, phase, outcome)
+            if outcome == "ok":
+                return
+
+
+def arrivals(rng: random.Random, *, start: float, on_stage):
+    """Yield (stage, intended epoch time) for a Poisson process whose rate follows the stages.
+
+    Within a stage gaps are exponential at its rate; at a boundary the process restarts at the new
+    rate (memorylessness makes that exact for piecewise-constant rates).
+    """
+    elapsed, current = 0.0, None
+    while (stage := shapes.stage_at(STAGES, elapsed)) is not None:
+        if stage.index != current:
+            current = stage.index
+            on_stage(stage, start + stage.started_at_seconds)
+        gap = rng.expovariate(stage.arrival_rate_per_second) if stage.arrival_rate_per_second > 0 else float("inf")
+        if elapsed + gap >= stage.ends_at_seconds:
+            elapsed = stage.ends_at_seconds
+            continue
+        elapsed += gap
+        yield stage, start + elapsed
+
+
+class ScenarioShape(LoadTestShape):
+    """Keeps the single dispatcher alive until every arrival has been answered (or a bound passes)."""
+
+    def tick(self):
+        horizon = shapes.total_duration_seconds(STAGES) + CLIENT["timeout_seconds"] * (CLIENT["retries"] + 1) + 5
+        if ALL_ANSWERED.is_set() or self.get_run_time() >= horizon:
+            return None
+        return (1, 1)

@@ -1,0 +1,227 @@
+"""The scenario runner: resolve → backend up → Locust runs the stages → collect → analyze → down.
+
+Every run gets a new directory ``runs/<UTC time>-<scenario>/`` written as it goes, so a crash or
+Ctrl-C keeps what was measured: the runner stops Locust, dumps Prometheus, tears the stack down
+(always) and still writes the report from whatever is there.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import os
+import pathlib
+import platform
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import yaml
+
+from deploy import events as events_module
+from deploy.local import backend as local_backend
+from deploy.local import processes
+from loadtests import collecting
+from loadtests import scenario as scenario_module
+
+LOCUSTFILE = pathlib.Path(__file__).with_name("locustfile.py")
+PROGRESS_INTERVAL_SECONDS = 5.0
+
+
+def make_run_dir(runs_dir: pathlib.Path, name: str) -> pathlib.Path:
+    """A new directory named for the UTC time and scenario; never reuses an existing one."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for suffix in [""] + [f"-{i}" for i in range(1, 100)]:
+        path = runs_dir / f"{stamp}-{name}{suffix}"
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run directory under {runs_dir}")
+
+
+def fingerprint(envoy_bin: str | None, prometheus_bin: str | None, scenario) -> dict:
+    """Versions, cores and seeds: what someone needs to compare this run with another."""
+    def version(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            return "unknown"
+
+    import locust  # noqa: PLC0415 (version only; the load runs in its own process)
+    return {
+        "python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
+        "cpu_count": os.cpu_count(), "locust": locust.__version__,
+        "envoy": version([envoy_bin, "--version"]) if envoy_bin else "missing",
+        "prometheus": version([prometheus_bin, "--version"]) if prometheus_bin else "missing",
+        "seed": scenario.seed, "backend": "local",
+    }
+
+
+class Progress:
+    """Reads new rows of requests.csv and prints one status line per interval."""
+
+    def __init__(self, path: pathlib.Path, *, write: Callable[[str], None]) -> None:
+        self.path = path
+        self.write = write
+        self._offset = 0
+        self._header: list[str] | None = None
+
+    def new_rows(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # leave a half-written last line for next time
+        self._offset += len(complete)
+        lines = complete.decode("utf-8").splitlines()
+        if self._header is None and lines:
+            self._header, lines = lines[0].split(","), lines[1:]
+        return [dict(zip(self._header or [], row)) for row in csv.reader(io.StringIO("\n".join(lines)))]
+
+    def report(self, *, elapsed: float, total: float, phase: str, replicas: str, in_flight: str) -> None:
+        rows = self.new_rows()
+        done = [r for r in rows if r.get("outcome") != "client_overflow"]
+        errors = sum(1 for r in rows if r.get("outcome") != "ok")
+        latencies = sorted(float(r["latency_seconds"]) for r in done if r.get("latency_seconds"))
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000 if latencies else float("nan")
+        rate = len(rows) / PROGRESS_INTERVAL_SECONDS
+        share = 100 * errors / len(rows) if rows else 0.0
+        self.write(f"[{elapsed:5.0f}s/{total:.0f}s] {phase:<10} rps {rate:6.1f}  errors {share:5.1f}%  "
+                   f"p99 {p99:7.0f} ms  in-flight {in_flight}  replicas {replicas}")
+
+
+def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), entry_port: int | None = None,
+        prometheus_port: int | None = None, write: Callable[[str], None] = print) -> pathlib.Path:
+    """Run one scenario on the local backend; return the run directory (report written)."""
+    scenario = scenario_module.load_scenario(scenario_name)
+    binaries = [processes.find_binary(n, env_var=f"TAILSTORM_{n.upper()}", hint=h) for n, h in
+                (("envoy", local_backend.ENVOY_HINT), ("prometheus", local_backend.PROMETHEUS_HINT))]
+    run_dir = make_run_dir(pathlib.Path(runs_dir), scenario.name)
+    resolved = scenario.model_dump(mode="json")
+    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+    (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")
+    events = events_module.EventLog(run_dir / "events.jsonl")
+    backend = local_backend.LocalBackend(scenario, run_dir, events=events, entry_port=entry_port,
+                                         prometheus_port=prometheus_port)
+    write(f"tailstorm: running {scenario.name} on the local backend → {run_dir}")
+    started = time.time()
+    events.emit(events_module.RUN_STARTED, scenario=scenario.name, backend="local")
+    interrupted = measured = False
+    previous_handlers = install_signal_handlers()
+    try:
+        (run_dir / "environment.json").write_text(json.dumps(fingerprint(*binaries, scenario), indent=1))
+        backend.up()
+        write(f"stack up in {time.time() - started:.1f} s: entry {backend.endpoints()['entry_url']}, "
+              f"Prometheus {backend.prometheus_url}")
+        measured = True
+        drive_load(scenario, run_dir, backend, events, write=write)
+    except KeyboardInterrupt:
+        interrupted = True
+        write("interrupted: stopping the load, keeping what was measured and tearing down")
+    finally:
+        signal.signal(signal.SIGINT, lambda *_: write("still tearing down; please wait"))
+        try:
+            finish(run_dir, backend, events, started=started, interrupted=interrupted, analyze=measured,
+                   write=write)
+        finally:
+            restore_signal_handlers(previous_handlers)
+    return run_dir
+
+
+def drive_load(scenario, run_dir: pathlib.Path, backend: local_backend.LocalBackend,
+               events: events_module.EventLog, *, write: Callable[[str], None]) -> None:
+    """Run Locust headless until its shape ends, printing progress and recording phases."""
+    locust_dir = run_dir / "locust"
+    locust_dir.mkdir()
+    total = scenario.duration_seconds
+    safety_seconds = total + scenario.client.timeout_seconds * (scenario.client.retries + 1) + 60
+    locust = backend.table.start(
+        name="locust", log_path=locust_dir / "locust.log",
+        env={"TAILSTORM_SCENARIO_JSON": str(run_dir / "scenario.json"), "TAILSTORM_LOCUST_DIR": str(locust_dir)},
+        argv=[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host",
+              backend.endpoints()["entry_url"], "--csv", str(locust_dir / "locust"), "--csv-full-history",
+              "--only-summary", "--run-time", f"{int(safety_seconds)}s", "--stop-timeout", "10",
+              "--exit-code-on-error", "0", "--loglevel", "WARNING"])
+    progress = Progress(locust_dir / "requests.csv", write=write)
+    phases = PhaseFollower(locust_dir / "phases.jsonl", events)
+    began = time.monotonic()
+    with httpx.Client(timeout=2) as client:
+        while locust.is_running():
+            try:
+                locust.popen.wait(timeout=PROGRESS_INTERVAL_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+            phases.follow()
+            in_flight = collecting.instant(backend.prometheus_url,
+                                           "sum by (service) (tailstorm_requests_in_flight)", client=client)
+            progress.report(elapsed=time.monotonic() - began, total=total, phase=phases.current,
+                            replicas="/".join(str(backend.replica_count(s)) for s in scenario.services),
+                            in_flight=" ".join(f"{s[:2]}:{in_flight.get(s, 0):.0f}" for s in scenario.services))
+    phases.follow()
+    if locust.returncode not in (0, None):
+        raise processes.BackendError(f"Locust exited with code {locust.returncode}:\n{locust.log_tail()}")
+
+
+class PhaseFollower:
+    """Copies the stage starts Locust records into events.jsonl as ``phase`` events."""
+
+    def __init__(self, path: pathlib.Path, events: events_module.EventLog) -> None:
+        self.path, self.events, self.seen, self.current = path, events, 0, "starting"
+
+    def follow(self) -> None:
+        if not self.path.exists():
+            return
+        lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.endswith("}")]
+        for line in lines[self.seen:]:
+            record = json.loads(line)
+            self.events.emit(events_module.PHASE, time_seconds=record["time"], phase=record["phase"],
+                             index=record["index"], arrival_rate_per_second=record["arrival_rate_per_second"])
+            self.current = record["phase"]
+        self.seen = len(lines)
+
+
+def finish(run_dir: pathlib.Path, backend: local_backend.LocalBackend, events: events_module.EventLog,
+           *, started: float, interrupted: bool, analyze: bool, write: Callable[[str], None]) -> None:
+    """Stop the load, dump Prometheus, tear down (always), then analyze what is on disk."""
+    try:
+        for process in backend.table.all():
+            if process.name == "locust":
+                process.stop(grace_seconds=15)
+        if backend.prometheus is not None and backend.prometheus.is_running():
+            failed = collecting.dump_ranges(backend.prometheus_url, run_dir / "prometheus",
+                                            start=started, end=time.time() + 1)
+            if failed:
+                write(f"warning: could not dump from Prometheus: {', '.join(failed)}")
+    finally:
+        backend.down()
+        events.emit(events_module.RUN_FINISHED, interrupted=interrupted)
+        events.close()
+    if not analyze:
+        return  # the stack never came up: nothing was measured, the error says why
+    from analysis import report  # noqa: PLC0415 (analysis is only needed once the stack is down)
+    try:
+        paths = report.build(run_dir)
+        write(f"report: {paths['report_md']}  (html: {paths['report_html']})")
+    except Exception as exc:  # the measurements are on disk either way; say what failed
+        write(f"warning: the report could not be built ({type(exc).__name__}: {exc}); "
+              f"rebuild with `tailstorm report {run_dir}`")
+
+
+def install_signal_handlers() -> dict:
+    """SIGTERM behaves like Ctrl-C, so a killed runner still tears down."""
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt
+    return {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def restore_signal_handlers(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
