@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from loadtests import runner  # noqa: PLC0415 (keeps `tailstorm validate` light)
-        runner.run(args.scenario, runs_dir=args.runs_dir, entry_port=args.entry_port,
-                   prometheus_port=args.prometheus_port)
-        return 0
+        outcome = runner.run(args.scenario, runs_dir=args.runs_dir, entry_port=args.entry_port,
+                             prometheus_port=args.prometheus_port)
+        return 130 if outcome.interrupted else 0  # 128 + SIGINT, as shells report an interrupted job
     if args.command == "scenarios":
         for path in sorted(scenario_module.SCENARIO_DIR.glob("*.yaml")):
             loaded = scenario_module.load_scenario(path)

@@ -7,6 +7,7 @@ Ctrl-C keeps what was measured: the runner stops Locust, dumps Prometheus, tears
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import io
 import json
@@ -98,9 +99,15 @@ class Progress:
                    f"p99 {p99:7.0f} ms  in-flight {in_flight}  replicas {replicas}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    run_dir: pathlib.Path
+    interrupted: bool
+
+
 def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), entry_port: int | None = None,
-        prometheus_port: int | None = None, write: Callable[[str], None] = print) -> pathlib.Path:
-    """Run one scenario on the local backend; return the run directory (report written)."""
+        prometheus_port: int | None = None, write: Callable[[str], None] = print) -> Outcome:
+    """Run one scenario on the local backend; the report is written even when interrupted."""
     scenario = scenario_module.load_scenario(scenario_name)
     binaries = [processes.find_binary(n, env_var=f"TAILSTORM_{n.upper()}", hint=h) for n, h in
                 (("envoy", local_backend.ENVOY_HINT), ("prometheus", local_backend.PROMETHEUS_HINT))]
@@ -133,7 +140,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
                    write=write)
         finally:
             restore_signal_handlers(previous_handlers)
-    return run_dir
+    return Outcome(run_dir, interrupted)
 
 
 def drive_load(scenario, run_dir: pathlib.Path, backend: local_backend.LocalBackend,
@@ -153,19 +160,21 @@ def drive_load(scenario, run_dir: pathlib.Path, backend: local_backend.LocalBack
     progress = Progress(locust_dir / "requests.csv", write=write)
     phases = PhaseFollower(locust_dir / "phases.jsonl", events)
     began = time.monotonic()
-    with httpx.Client(timeout=2) as client:
-        while locust.is_running():
-            try:
-                locust.popen.wait(timeout=PROGRESS_INTERVAL_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-            phases.follow()
-            in_flight = collecting.instant(backend.prometheus_url,
-                                           "sum by (service) (tailstorm_requests_in_flight)", client=client)
-            progress.report(elapsed=time.monotonic() - began, total=total, phase=phases.current,
-                            replicas="/".join(str(backend.replica_count(s)) for s in scenario.services),
-                            in_flight=" ".join(f"{s[:2]}:{in_flight.get(s, 0):.0f}" for s in scenario.services))
-    phases.follow()
+    try:
+        with httpx.Client(timeout=2) as client:
+            while locust.is_running():
+                try:
+                    locust.popen.wait(timeout=PROGRESS_INTERVAL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pass
+                phases.follow()
+                in_flight = collecting.instant(backend.prometheus_url,
+                                               "sum by (service) (tailstorm_requests_in_flight)", client=client)
+                progress.report(elapsed=time.monotonic() - began, total=total, phase=phases.current,
+                                replicas="/".join(str(backend.replica_count(s)) for s in scenario.services),
+                                in_flight=" ".join(f"{s[:2]}:{in_flight.get(s, 0):.0f}" for s in scenario.services))
+    finally:
+        phases.follow()  # also on Ctrl-C: the phases that began are part of what was measured
     if locust.returncode not in (0, None):
         raise processes.BackendError(f"Locust exited with code {locust.returncode}:\n{locust.log_tail()}")
 

@@ -128,7 +128,6 @@ def create_app(
     app = fastapi.FastAPI(title=f"tailstorm {settings.service}", lifespan=lifespan)
     app.state.replica = replica
     app.include_router(faults.create_router(state_holder=replica.state, token=settings.admin_token))
-    app.mount("/metrics", prometheus_client.make_asgi_app(registry))
 
     @app.post(ROUTE)
     async def handle(request: fastapi.Request) -> responses.JSONResponse:
@@ -138,6 +137,8 @@ def create_app(
                                                 default_seconds=settings.default_deadline_seconds)
         in_flight = replica.metrics.in_flight.labels(settings.service)
         in_flight.inc()
+        if not replica.is_ready():
+            replica.metrics.unready_requests.labels(settings.service).inc()
         response = error_response(500, f"{settings.service}: internal error")
         try:
             body = await request.json() if await request.body() else {}
@@ -147,6 +148,12 @@ def create_app(
             in_flight.dec()
             replica.metrics.request_duration.labels(settings.service, ROUTE, str(response.status_code)).observe(
                 time.perf_counter() - started)
+
+    @app.get("/metrics")
+    async def metrics() -> responses.Response:
+        """Prometheus exposition of this replica's registry (no redirect to /metrics/)."""
+        return responses.Response(prometheus_client.generate_latest(registry),
+                                  media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -25,6 +25,7 @@ class ServiceMetrics:
     shed: prometheus_client.Counter
     downstream_duration: prometheus_client.Histogram
     faults: prometheus_client.Counter
+    unready_requests: prometheus_client.Counter
 
 
 def create_metrics(
@@ -71,6 +72,11 @@ def create_metrics(
         faults=prometheus_client.Counter(
             "tailstorm_faults_injected_total", "Requests answered by an injected fault.",
             ["service", "kind"], registry=registry,
+        ),
+        unready_requests=prometheus_client.Counter(
+            "tailstorm_unready_requests_total",
+            "Requests that arrived while readiness was failing: traffic the proxy should not have sent.",
+            ["service"], registry=registry,
         ),
     )
     metrics.servers.labels(settings.service).set(settings.servers)

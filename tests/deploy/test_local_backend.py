@@ -1,0 +1,164 @@
+"""The local backend with real uvicorn replicas, real Envoys and a real Prometheus on loopback.
+
+Aspects: a request crosses all five hops; a replica added at run time takes traffic only once it
+is ready, and then does; a replica removed under load loses no accepted request; a tripped breaker
+answers 503 and Envoy counts the overflow; a replica that dies on its own is noticed and dropped;
+Prometheus scrapes every replica and Envoy; teardown leaves no process (checked by PID); a busy
+port and a missing binary are one clear sentence.
+"""
+import concurrent.futures
+import os
+import pathlib
+import signal
+import socket
+import time
+
+import httpx
+import psutil
+import pytest
+
+from deploy import events as events_module
+from deploy.local import backend as local_backend
+from deploy.local import processes
+from loadtests import scenario as scenario_module
+
+SCENARIO = pathlib.Path(__file__).parent / "data" / "backend-test.yaml"
+
+
+def wait_for(predicate, *, timeout_seconds=20.0, what="condition"):
+    processes.wait_until(predicate, timeout_seconds=timeout_seconds, what=what, interval_seconds=0.05)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    events = events_module.EventLog(run_dir / "events.jsonl")
+    backend = local_backend.LocalBackend(scenario_module.load_scenario(SCENARIO), run_dir, events=events)
+    backend.up()
+    pids = {p.name: p.pid for p in backend.table.all()}
+    yield backend
+    backend.down()
+    events.close()
+    alive = {name: pid for name, pid in pids.items() if psutil.pid_exists(pid)}
+    assert not alive, f"processes left after down(): {alive}"
+
+
+def post(url: str, **kwargs) -> httpx.Response:
+    return httpx.post(f"{url}/v1/work", json={}, timeout=10, **kwargs)
+
+
+def test_a_request_crosses_all_five_hops(stack):
+    response = post(stack.endpoints()["entry_url"])
+    assert response.status_code == 200
+    assert response.json()["hops"] == ["gateway", "auth", "featurestore", "inference", "formatter"]
+
+
+def test_prometheus_scrapes_every_replica_and_every_envoy(stack):
+    url = stack.endpoints()["prometheus_url"]
+    expected = sum(stack.replica_count(s) for s in stack.replicas) + len(stack.proxies)
+
+    def all_up():
+        targets = httpx.get(f"{url}/api/v1/targets").json()["data"]["activeTargets"]
+        return sum(t["health"] == "up" for t in targets) >= expected
+
+    wait_for(all_up, what="all targets up in Prometheus")
+
+
+def test_a_new_replica_takes_traffic_only_once_ready(stack):
+    proxy_url = stack.endpoints()["proxies"]["auth"]["url"]
+    stack.scale("auth", 2)
+    new = stack.replicas["auth"][-1]
+    new_url = f"http://127.0.0.1:{new.port}"
+    sent_before_ready = 0
+    while not ok(f"{new_url}/readyz"):  # starting, then 1.5 s of emulated application start
+        assert post(proxy_url).status_code == 200
+        sent_before_ready += 1
+    assert sent_before_ready > 0, "the new replica was ready before any request was sent"
+    deadline = time.monotonic() + 20
+    while post(proxy_url).json()["replica"] != new.name:
+        assert time.monotonic() < deadline, "the ready replica never took traffic"
+    assert metric(new_url, "tailstorm_unready_requests_total") == 0
+    assert metric(new_url, "tailstorm_request_duration_seconds_count") >= 1
+    stack.scale("auth", 1)
+
+
+def ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def metric(base_url: str, name: str) -> float:
+    text = httpx.get(f"{base_url}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and line[len(name)] in "{ ")
+
+
+def test_removing_a_replica_under_load_loses_no_accepted_request(stack):
+    entry = stack.endpoints()["entry_url"]
+    leaving = stack.replicas["inference"][-1]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        futures = [pool.submit(post, entry) for _ in range(16)]
+        wait_for(lambda: metric(f"http://127.0.0.1:{leaving.port}", "tailstorm_request_duration_seconds_count") > 0,
+                 what="load reaching the replica that will leave")
+        futures += [pool.submit(post, entry) for _ in range(48)]
+        stack.scale("inference", 1)
+        futures += [pool.submit(post, entry) for _ in range(16)]
+        statuses = [f.result().status_code for f in futures]
+    assert statuses == [200] * len(statuses), [f.result().text for f in futures if f.result().status_code != 200][:3]
+    kinds = [e["type"] for e in events_module.read_events(stack.events.path) if e.get("pod") == leaving.name]
+    assert kinds[-2:] == ["pod_draining", "pod_deleted"]
+    assert not leaving.process.is_running()
+
+
+def test_a_tripped_breaker_answers_503_and_envoy_counts_the_overflow(stack):
+    proxy = stack.endpoints()["proxies"]["formatter"]
+    limits = {f"circuit_breakers.formatter.default.{key}": 1 for key in ("max_requests", "max_pending_requests")}
+    httpx.post(f"{proxy['admin_url']}/runtime_modify", params=limits).raise_for_status()  # live, as in a drill
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(lambda _: post(proxy["url"]), range(8)))
+    finally:
+        httpx.post(f"{proxy['admin_url']}/runtime_modify", params={k: "" for k in limits}).raise_for_status()
+    overflowed = [r for r in responses if r.status_code == 503]
+    assert overflowed and any(r.status_code == 200 for r in responses)
+    assert all(r.headers.get("x-envoy-overloaded") == "true" for r in overflowed)
+    stats = httpx.get(f"{proxy['admin_url']}/stats", params={"filter": "cluster.formatter.upstream_rq_.*overflow"}).text
+    counts = dict(line.split(": ") for line in stats.splitlines())
+    total = int(counts["cluster.formatter.upstream_rq_pending_overflow"]) + int(counts.get("cluster.formatter.upstream_rq_active_overflow", 0))
+    assert total == len(overflowed)
+
+
+def test_a_replica_that_dies_on_its_own_is_noticed_and_dropped(stack):
+    stack.scale("featurestore", 2)
+    victim = stack.replicas["featurestore"][-1]
+    os.kill(victim.process.pid, signal.SIGKILL)
+    wait_for(lambda: victim not in stack.replicas["featurestore"], what="the watchdog dropping the dead replica")
+    died = [e for e in events_module.read_events(stack.events.path) if e["type"] == "pod_died"]
+    assert died[-1]["pod"] == victim.name
+    assert post(stack.endpoints()["entry_url"]).status_code == 200
+
+
+def test_a_busy_port_is_one_clear_sentence(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        events = events_module.EventLog(tmp_path / "events.jsonl")
+        backend = local_backend.LocalBackend(scenario_module.load_scenario(SCENARIO), tmp_path, events=events,
+                                             entry_port=port)
+        with pytest.raises(processes.BackendError) as raised:
+            backend.up()
+    assert str(raised.value) == (f"port {port} on 127.0.0.1 for the entry proxy is already in use by another "
+                                 f"process; pass another with --entry-port, or leave --entry-port out to take a free one")
+    assert backend.table.all() == []
+
+
+def test_a_missing_binary_is_one_clear_sentence(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(processes.BackendError, match="^prometheus was not found on PATH; on Debian/Ubuntu run `make setup`"):
+        processes.find_binary("prometheus", env_var="TAILSTORM_PROMETHEUS_UNSET", hint=local_backend.PROMETHEUS_HINT)
+    monkeypatch.setenv("TAILSTORM_ENVOY", "/nonexistent/envoy")
+    with pytest.raises(processes.BackendError, match="TAILSTORM_ENVOY=/nonexistent/envoy is not an executable"):
+        processes.find_binary("envoy", env_var="TAILSTORM_ENVOY", hint=local_backend.ENVOY_HINT)
