@@ -349,10 +349,10 @@ class LocalBackend:
     def _check_service(self, service: str, replicas: list[Replica]) -> None:
         dead = [r for r in replicas if not r.process.is_running()]
         for replica in dead:
+            returncode = replica.process.stop(grace_seconds=0)  # reaps it; no zombie is left
+            self.events.emit(events_module.POD_DIED, service=service, pod=replica.name, returncode=returncode)
             replicas.remove(replica)
             self.table.forget(replica.name)
-            self.events.emit(events_module.POD_DIED, service=service, pod=replica.name,
-                             returncode=replica.process.stop(grace_seconds=0))
         if dead:
             self._write_eds(service, self._endpoints_of(service))
             self._write_targets()
