@@ -18,7 +18,7 @@ import aiohttp
 import prometheus_client
 from fastapi import responses
 
-from services.common import calling, faults, working
+from services.common import calling, faults, gpu_working, working
 from services.common import metrics as metrics_module
 from services.common import settings as settings_module
 
@@ -37,6 +37,7 @@ class Replica:
         self.state = {"faults": faults.FaultState()}
         self.started_monotonic = time.monotonic()
         self.client: aiohttp.ClientSession | None = None
+        self.gpu = None  # services.inference.gpu.serving.AsyncEngine when work is "gpu"
 
     @property
     def faults(self) -> faults.FaultState:
@@ -44,7 +45,10 @@ class Replica:
 
     def is_ready(self) -> bool:
         started_for = time.monotonic() - self.started_monotonic
-        return started_for >= self.settings.ready_after_seconds and not self.faults.unready
+        return started_for >= self.settings.ready_after_seconds and not self.faults.unready and self.is_alive()
+
+    def is_alive(self) -> bool:
+        return not (self.gpu is not None and self.gpu.is_failed)
 
     def update_gauges(self) -> None:
         service = self.settings.service
@@ -67,7 +71,12 @@ class Replica:
             if self.faults.injects_error(self.rng):
                 self.metrics.faults.labels(service, "error").inc()
                 return error_response(503, f"{service}: injected fault", headers={faults.FAULT_HEADER: "injected"})
-            await self.work()
+            if self.gpu is not None:
+                failure = await gpu_working.generate(self.gpu, body)
+                if failure is not None:
+                    return error_response(503, f"{service}: {failure}", headers={faults.FAULT_HEADER: "gpu"})
+            else:
+                await self.work()
         finally:
             self.station.release()
             self.update_gauges()
@@ -119,15 +128,18 @@ def create_app(
     async def lifespan(app: fastapi.FastAPI):
         # keep-alive below uvicorn's 5 s so a pooled connection is never one the callee is closing
         connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=3.0)
-        async with aiohttp.ClientSession(connector=connector) as client:
-            replica.client = client
+        async with contextlib.AsyncExitStack() as stack:
+            replica.client = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+            if settings.work == "gpu":
+                replica.gpu = await stack.enter_async_context(gpu_working.create_engine(settings, registry))
             replica.started_monotonic = time.monotonic()
             logger.info("%s/%s serving with %d servers", settings.service, settings.replica, settings.servers)
             yield
 
     app = fastapi.FastAPI(title=f"tailstorm {settings.service}", lifespan=lifespan)
     app.state.replica = replica
-    app.include_router(faults.create_router(state_holder=replica.state, token=settings.admin_token))
+    app.include_router(faults.create_router(state_holder=replica.state, token=settings.admin_token,
+                                            on_change=lambda f: gpu_working.apply_faults(replica.gpu, f)))
 
     @app.post(ROUTE)
     async def handle(request: fastapi.Request) -> responses.JSONResponse:
@@ -156,9 +168,10 @@ def create_app(
                                   media_type=prometheus_client.CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
-    async def healthz() -> dict:
-        """Liveness: the process answers."""
-        return {"status": "alive"}
+    async def healthz() -> responses.JSONResponse:
+        """Liveness: the process answers and its GPU (if any) has not failed."""
+        alive = replica.is_alive()
+        return responses.JSONResponse({"alive": alive}, status_code=200 if alive else 503)
 
     @app.get("/readyz")
     async def readyz() -> responses.JSONResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import random
+from collections.abc import Callable
 
 import fastapi
 import pydantic
@@ -28,13 +29,21 @@ class FaultState(pydantic.BaseModel):
     """Multiplies every sampled service time (a throttled CPU or GPU)."""
     unready: bool = False
     """Fail the readiness probe so the proxy stops sending traffic."""
+    gpu_clock_factor: float = pydantic.Field(1.0, gt=0, le=1)
+    """``work: gpu`` only: thermal throttling, the share of full clocks the GPU runs at."""
+    gpu_stalled: bool = False
+    """``work: gpu`` only: the GPU makes no progress (a hung kernel) while this is set."""
+    gpu_ecc_error: bool = False
+    """``work: gpu`` only: an uncorrectable ECC error: in-flight requests fail, the replica turns
+    unready and not live until the faults are cleared (which stands for the pod's restart)."""
 
     def injects_error(self, rng: random.Random) -> bool:
         return self.error_probability > 0 and rng.random() < self.error_probability
 
 
-def create_router(*, state_holder: dict, token: str) -> fastapi.APIRouter:
-    """Admin routes acting on ``state_holder["faults"]``."""
+def create_router(*, state_holder: dict, token: str,
+                  on_change: Callable[[FaultState], None] = lambda faults: None) -> fastapi.APIRouter:
+    """Admin routes acting on ``state_holder["faults"]``; ``on_change`` applies them at once."""
     router = fastapi.APIRouter(prefix="/admin", include_in_schema=False)
 
     def check_token(request: fastapi.Request) -> None:
@@ -53,12 +62,14 @@ def create_router(*, state_holder: dict, token: str) -> fastapi.APIRouter:
     async def set_faults(faults: FaultState) -> FaultState:
         """Replace the active faults."""
         state_holder["faults"] = faults
+        on_change(faults)
         return faults
 
     @router.delete("/faults", dependencies=[fastapi.Depends(check_token)])
     async def clear_faults() -> FaultState:
         """Clear all faults."""
         state_holder["faults"] = FaultState()
+        on_change(state_holder["faults"])
         return state_holder["faults"]
 
     return router

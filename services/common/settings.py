@@ -41,6 +41,26 @@ class ServiceTime(pydantic.BaseModel):
         return math.exp(self.sigma**2) - 1.0
 
 
+class GpuSettings(pydantic.BaseModel):
+    """The emulated GPU behind ``work: gpu`` (services/inference/gpu; profiles and models listed by
+    ``tailstorm gpu --list``)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    profile: str = "h100-sxm"
+    """Hardware profile (datasheet constants)."""
+    model: str = "llama-3-8b"
+    """Served model profile."""
+    tensor_parallel_size: int = pydantic.Field(1, ge=1, le=16)
+    """GPUs the model is split over."""
+    policy: Literal["fifo", "priority"] = "fifo"
+    """Admission order from the engine's waiting queue."""
+    time_scale: float = pydantic.Field(1.0, gt=0, le=1000)
+    """Wall seconds per emulated second (> 1 stretches time for slow machines; reports state it)."""
+    kv_capacity_tokens: int | None = pydantic.Field(None, ge=16)
+    """Shrink the KV cache to reach KV pressure at laptop-scale load; None: from the roofline."""
+
+
 class Call(pydantic.BaseModel):
     """One step of a service's call graph: an HTTP call through the callee's Envoy."""
 
@@ -74,8 +94,11 @@ class ServiceSettings(pydantic_settings.BaseSettings):
     queue_limit: int = pydantic.Field(64, ge=0, le=100_000)
     """Requests that may wait for a server; the next one is shed with 503 (M/M/c/K, K = c + this)."""
     service_time: ServiceTime = ServiceTime()
-    work: Literal["wait", "cpu"] = "wait"
-    """wait: the server sleeps (GPU- or I/O-like, invisible to CPU autoscaling); cpu: it burns CPU."""
+    work: Literal["wait", "cpu", "gpu"] = "wait"
+    """wait: the server sleeps (I/O-like, invisible to CPU autoscaling); cpu: it burns CPU; gpu: the
+    request runs on the emulated GPU (continuous batching; ``servers`` bounds what is submitted)."""
+    gpu: GpuSettings = GpuSettings()
+    """The emulated GPU, used when ``work`` is ``gpu``."""
     shards: int = pydantic.Field(1, ge=1, le=64)
     """Parallel shard lookups per request (featurestore's fan-out); the request waits for the slowest."""
     calls: tuple[Call, ...] = ()
