@@ -12,7 +12,7 @@ TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus chaos-spike run scenarios test fidelity bench clean distclean
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench clean distclean
 
 ##@ Getting started
 
@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml deploy/scripts/ensure-venv.sh
 check-prometheus: ## Install Prometheus with apt when missing (Debian/Ubuntu), else say how
 	@deploy/scripts/ensure-prometheus.sh
 
+# Chromium only serves the report screenshot test: outside CI a missing browser skips that test.
+check-chromium: ## Install headless Chromium with apt when missing (for the report screenshot test)
+	@deploy/scripts/ensure-chromium.sh || [ "$(CI)" != "true" ]
+
 ##@ Experiments
 
 chaos-spike: setup ## Run the chaos-spike scenario on the local backend and write a report under runs/
@@ -43,7 +47,7 @@ scenarios: $(STAMP) ## List the scenario catalog
 
 ##@ Quality
 
-test: setup ## Run the test suite (hermetic: loopback only, free ports)
+test: setup check-chromium ## Run the test suite (hermetic: loopback only, free ports)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 fidelity: setup ## Long real-stack runs checked against theory (minutes)

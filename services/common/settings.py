@@ -126,10 +126,11 @@ class ServiceSettings(pydantic_settings.BaseSettings):
         """Request-duration buckets sized to this service's own service time.
 
         Log-spaced, two per factor of two (±19% worst-case interpolation error), from mean/20 up to
-        mean×400 and at least 10 s, so that quantiles from the 1st to beyond the 99.9th percentile
+        mean×400 and at least 60 s (longer than any client timeout of the catalog, so an overloaded
+        GPU's 30 s answers do not fall into +Inf), so that quantiles from the 1st to beyond the 99.9th percentile
         of queueing plus service time fall inside fine buckets rather than being bucket artefacts.
         """
-        return log_buckets(low=self.service_time.mean_seconds / 20, high=max(10.0, self.service_time.mean_seconds * 400))
+        return log_buckets(low=self.service_time.mean_seconds / 20, high=max(60.0, self.service_time.mean_seconds * 400))
 
 
 def log_buckets(*, low: float, high: float, per_doubling: int = 2) -> tuple[float, ...]:
