@@ -23,6 +23,7 @@ from collections.abc import Callable
 import httpx
 import yaml
 
+from controllers import autoscaling
 from deploy import events as events_module
 from deploy.local import backend as local_backend
 from deploy.local import processes
@@ -122,6 +123,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
     started = time.time()
     events.emit(events_module.RUN_STARTED, scenario=scenario.name, backend="local")
     interrupted = measured = False
+    autoscaler = None
     previous_handlers = install_signal_handlers()
     try:
         (run_dir / "environment.json").write_text(json.dumps(fingerprint(*binaries, scenario), indent=1))
@@ -129,6 +131,10 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
         write(f"stack up in {time.time() - started:.1f} s: entry {backend.endpoints()['entry_url']}, "
               f"Prometheus {backend.prometheus_url}")
         measured = True
+        if scenario.autoscaling:
+            autoscaler = autoscaling.Autoscaler(scenario=scenario, backend=backend, events=events, run_dir=run_dir)
+            autoscaler.start()
+            write(f"autoscaler: {', '.join(scenario.autoscaling)} (syncs → {run_dir / autoscaling.SYNCS_PATH})")
         drive_load(scenario, run_dir, backend, events, write=write)
     except KeyboardInterrupt:
         interrupted = True
@@ -137,7 +143,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
         signal.signal(signal.SIGINT, lambda *_: write("still tearing down; please wait"))
         try:
             finish(run_dir, backend, events, started=started, interrupted=interrupted, analyze=measured,
-                   write=write)
+                   write=write, autoscaler=autoscaler)
         finally:
             restore_signal_handlers(previous_handlers)
     return Outcome(run_dir, interrupted)
@@ -198,9 +204,12 @@ class PhaseFollower:
 
 
 def finish(run_dir: pathlib.Path, backend: local_backend.LocalBackend, events: events_module.EventLog,
-           *, started: float, interrupted: bool, analyze: bool, write: Callable[[str], None]) -> None:
-    """Stop the load, dump Prometheus, tear down (always), then analyze what is on disk."""
+           *, started: float, interrupted: bool, analyze: bool, write: Callable[[str], None],
+           autoscaler: autoscaling.Autoscaler | None = None) -> None:
+    """Stop the load and the autoscaler, dump Prometheus, tear down (always), then analyze."""
     try:
+        if autoscaler is not None:
+            autoscaler.stop()  # before teardown: no scale() may race down()
         for process in backend.table.all():
             if process.name == "locust":
                 process.stop(grace_seconds=15)

@@ -71,7 +71,9 @@ class ServiceSpec(Strict):
     servers: int | None = pydantic.Field(None, ge=1, le=256)
     queue_limit: int | None = pydantic.Field(None, ge=0, le=100_000)
     service_time: service_settings.ServiceTime | None = None
-    work: Literal["wait", "cpu"] | None = None
+    work: Literal["wait", "cpu", "gpu"] | None = None
+    gpu: service_settings.GpuSettings | None = None
+    """The emulated GPU for ``work: gpu`` (profile, model, tensor parallelism, time scale)."""
     shards: int | None = pydantic.Field(None, ge=1, le=64)
     calls: tuple[service_settings.Call, ...] | None = None
     ready_after_seconds: float = pydantic.Field(0.0, ge=0, le=600)
@@ -107,9 +109,106 @@ class Window(Strict):
 
 
 class Predictions(Strict):
-    """Relative tolerances of the measured-vs-predicted checks."""
+    """Relative tolerances of the measured-vs-predicted checks (analysis/checks.py)."""
 
     littles_law: float = pydantic.Field(0.15, gt=0, le=1)
+    mean_response_time: float = pydantic.Field(0.15, gt=0, le=1)
+    """M/M/c (or M/M/c/K) mean response time of each service."""
+    response_time_quantile: float = pydantic.Field(0.25, gt=0, le=1)
+    """Quantiles from histograms with two buckets per doubling: allow for ±19 % interpolation."""
+    blocking_probability: float = pydantic.Field(0.25, gt=0, le=1)
+    """M/M/c/K blocking: a service's own sheds and Envoy's breaker overflow."""
+    retry_amplification: float = pydantic.Field(0.15, gt=0, le=1)
+    seed_models: float = pydantic.Field(0.25, gt=0, le=1)
+    """The seed lab's toy constants (p99 ≈ 4.6·W, shed 0.8, cascade 0.3, 30 s HPA lag)."""
+
+
+class LatencySlo(Strict):
+    """A latency threshold: a request violates the SLO when it takes longer (or fails)."""
+
+    latency_seconds: float = pydantic.Field(gt=0, le=300)
+
+
+class Slo(Strict):
+    """Latency SLOs per service and end to end, for the SLO-composition check.
+
+    A service's latency here is its *own* part — queueing and work, without its downstream calls —
+    so that the per-service shares compose as 1 − ∏(1 − p_i) (analysis/measures.py says how each is
+    measured). The end-to-end latency is the client's, from each request's intended start.
+    """
+
+    objective: float = pydantic.Field(0.99, gt=0, lt=1)
+    """Share of requests that must meet each threshold (per service and end to end)."""
+    end_to_end: LatencySlo
+    services: dict[Literal["gateway", "auth", "featurestore", "inference", "formatter"], LatencySlo] = {}
+
+
+class PodTiming(Strict):
+    """Emulated pod start-up of replicas the local backend adds at run time (kubelet-like).
+
+    Defaults are the kind/cluster figures of shared/reference/hpa-algorithm.md §9 (stages 5–8) and
+    the Kubernetes API defaults for probes. They were not re-measured on this machine: kind cannot
+    run here (shared/reference/toolchain.md), so a cluster run should confirm or replace them.
+    """
+
+    scheduling_delay_seconds: float = pydantic.Field(0.5, ge=0, le=600)
+    """Pod created → PodScheduled: API objects + scheduler bind on a node with room, §9 stages 5–6
+    ("about 0.1–1 s" each); 0.5 s is the middle of that range."""
+    container_start_seconds: float = pydantic.Field(2.0, ge=0, le=600)
+    """PodScheduled → container running: cached image, sandbox + container start, §9 stage 7
+    ("about 1–3 s"). The application's own boot is the service's ``ready_after_seconds``."""
+    readiness_initial_delay_seconds: float = pydantic.Field(0.0, ge=0, le=600)
+    """``readinessProbe.initialDelaySeconds`` (API default 0)."""
+    readiness_period_seconds: float = pydantic.Field(10.0, gt=0, le=300)
+    """``readinessProbe.periodSeconds`` (API default 10); successThreshold is 1 (the default)."""
+    readiness_timeout_seconds: float = pydantic.Field(1.0, gt=0, le=60)
+    """``readinessProbe.timeoutSeconds`` (API default 1)."""
+
+
+class AutoscalerController(Strict):
+    """The ``--horizontal-pod-autoscaler-*`` flags of the local autoscaler (upstream defaults)."""
+
+    sync_period_seconds: float = pydantic.Field(15.0, gt=0, le=600)
+    tolerance: float = pydantic.Field(0.1, ge=0, le=1)
+    cpu_initialization_period_seconds: float = pydantic.Field(300.0, ge=0, le=3600)
+    initial_readiness_delay_seconds: float = pydantic.Field(30.0, ge=0, le=3600)
+    downscale_stabilization_seconds: int = pydantic.Field(300, ge=0, le=3600)
+    metric_window_seconds: float = pydantic.Field(15.0, ge=2, le=600)
+    """The window the served metrics cover: metrics-server's resolution for cpu (15 s in the
+    upstream manifest), and the default ``avg_over_time`` window of a Pods metric's PromQL."""
+
+
+class Autoscaling(Strict):
+    """One service's HorizontalPodAutoscaler. ``minReplicas``, ``maxReplicas``, ``metrics`` and
+    ``behavior`` are autoscaling/v2 ``HorizontalPodAutoscalerSpec`` fields, spelled as in a manifest
+    and validated like the API server does (controllers/hpa/codec.py); the rest is the testbed's."""
+
+    minReplicas: int = pydantic.Field(1, ge=1, le=32)
+    maxReplicas: int = pydantic.Field(ge=1, le=32)
+    metrics: tuple[dict, ...] = pydantic.Field(min_length=1)
+    behavior: dict | None = None
+    controller: AutoscalerController = AutoscalerController()
+    cpu_request: str = "500m"
+    """The replica's container ``resources.requests.cpu``: the denominator of cpu Utilization."""
+    queries: dict[str, str] = {}
+    """Pods metric name → PromQL giving one series per replica (label ``replica``), as a metrics
+    adapter would serve it. Default: ``avg_over_time(<name>{service="<service>"}[<window>s])``."""
+
+    @pydantic.model_validator(mode="after")
+    def _is_a_valid_hpa_spec(self) -> "Autoscaling":
+        from controllers.hpa import codec  # noqa: PLC0415 (pure; only needed to validate this block)
+        try:
+            codec.decode_state({"now": 0, "currentReplicas": 1, "spec": self.hpa_spec()})
+        except codec.InputError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    def hpa_spec(self) -> dict:
+        """The ``HorizontalPodAutoscalerSpec`` as the decision input (docs/hpa-decide.md) takes it."""
+        spec = {"minReplicas": self.minReplicas, "maxReplicas": self.maxReplicas, "metrics": list(self.metrics)}
+        if self.behavior is not None:
+            spec["behavior"] = self.behavior
+        return spec
 
 
 class Scenario(Strict):
@@ -123,15 +222,24 @@ class Scenario(Strict):
     stages: tuple[Stage, ...] = pydantic.Field(min_length=1)
     window: Window = Window()
     predictions: Predictions = Predictions()
+    slo: Slo | None = None
+    pods: PodTiming = PodTiming()
+    autoscaling: dict[Literal["gateway", "auth", "featurestore", "inference", "formatter"], Autoscaling] = {}
 
     @pydantic.model_validator(mode="after")
     def _graph_is_closed(self) -> "Scenario":
+        for name in self.autoscaling:
+            if name not in self.services:
+                raise ValueError(f"autoscaling.{name}: {name!r} is not under services")
         if self.entry not in self.services:
             raise ValueError(f"entry service {self.entry!r} is not under services")
         for name, spec in self.services.items():
             for call in spec.calls or ():
                 if call.service not in self.services:
                     raise ValueError(f"services.{name}.calls: {call.service!r} is not under services")
+        for name in (self.slo.services if self.slo else {}):
+            if name not in self.services:
+                raise ValueError(f"slo.services: {name!r} is not under services")
         return self
 
     @property

@@ -5,8 +5,20 @@ come from an EDS file replaced atomically; one real Prometheus scrapes every rep
 Envoy each second, its targets from file_sd files replaced atomically. The interface is the one
 every backend offers: ``up``, ``down``, ``scale``, ``endpoints``, and events in ``events.jsonl``.
 
+A replica added at run time goes through emulated pod phases, as a pod of a Deployment would:
+Pending for the scheduling delay (``pod_created`` → ``pod_scheduled``), the container start delay,
+then its process starts (``pod_started``; Prometheus scrapes it from now on, as a pod-discovery
+scrape would) and boots for the service's ``ready_after_seconds``. A readiness probe emulated like
+the kubelet's (first after ``initialDelaySeconds``, then every ``periodSeconds``, successThreshold
+1) decides when it is Ready (``pod_ready``): only then does it join the EDS file, as a pod joins
+Endpoints only when Ready, and Envoy's active health check gates it once more. The first request it
+serves is ``pod_first_request``. The timings come from the scenario's ``pods`` block. One long-lived
+"pod lifecycle" thread does all of this: processes are started with ``PR_SET_PDEATHSIG``, which
+fires when the *thread* that forked exits, so no child is ever spawned from a short-lived thread.
+
 Scaling down drains: the replica leaves Envoy's endpoints first (no new requests), finishes what it
-accepted, is scraped one last time, and only then gets SIGTERM. ``down`` always stops every
+accepted, is scraped one last time, and only then gets SIGTERM. Pods that are not Ready go first
+(ReplicaSet deletion order); one that never started is just deleted. ``down`` always stops every
 process it started, whatever state the run is in.
 """
 from __future__ import annotations
@@ -37,13 +49,34 @@ PROMETHEUS_HINT = ("on Debian/Ubuntu run `make setup` (apt-get install prometheu
                    "or set TAILSTORM_PROMETHEUS to a prometheus binary")
 
 
+PENDING = "Pending"
+RUNNING = "Running"
+LIFECYCLE_TICK_SECONDS = 0.05
+WATCH_INTERVAL_SECONDS = 0.25
+FIRST_REQUEST_POLL_SECONDS = 0.25
+
+
 @dataclasses.dataclass
 class Replica:
     service: str
     name: str
     port: int
-    process: processes.ManagedProcess
+    process: processes.ManagedProcess | None = None
+    """None while the emulated pod is Pending (not scheduled, or its container not started yet)."""
     ready: bool = False
+    emulated: bool = False
+    """Added at run time: goes through the emulated pod phases and joins EDS only when Ready."""
+    created_at: float = 0.0
+    scheduled_at: float | None = None
+    started_at: float | None = None
+    ready_at: float | None = None
+    next_probe_at: float | None = None
+    first_request_at: float | None = None
+
+    @property
+    def phase(self) -> str:
+        """The pod phase the API would show: Pending until its container runs."""
+        return RUNNING if self.process is not None else PENDING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +150,8 @@ class LocalBackend:
         except BaseException:
             self.down()
             raise
-        self._watchdog = threading.Thread(target=self._watch, name="replica-watchdog", daemon=True)
+        # The one thread that spawns run-time replicas lives until down(): see the module docstring.
+        self._watchdog = threading.Thread(target=self._lifecycle, name="pod-lifecycle", daemon=True)
         self._watchdog.start()
 
     def down(self) -> None:
@@ -140,13 +174,28 @@ class LocalBackend:
             "entry_url": self.proxies[self.scenario.entry].url,
             "prometheus_url": self.prometheus_url,
             "proxies": {name: {"url": p.url, "admin_url": p.admin_url} for name, p in self.proxies.items()},
-            "replicas": {name: [f"http://127.0.0.1:{r.port}" for r in reps] for name, reps in self.replicas.items()},
+            "replicas": {name: [f"http://127.0.0.1:{r.port}" for r in reps if r.process is not None]
+                         for name, reps in self.replicas.items()},
             "admin_token": self.admin_token,
         }
 
     def replica_count(self, service: str) -> int:
+        """The replicas asked for (``scale.spec.replicas``), Pending ones included."""
         with self._lock:
             return len(self.replicas[service])
+
+    def pod_statuses(self, service: str) -> list[dict]:
+        """What the API would show of each pod now: phase, readiness and its times (epoch seconds).
+
+        ``start_time`` is ``status.startTime``, set when the kubelet acknowledges the pod (before its
+        containers start), so it is the scheduling time here; ``unready_since`` is the Ready=False
+        condition's transition, which the kubelet writes at the same moment.
+        """
+        with self._lock:
+            return [{"name": r.name, "phase": r.phase, "ready": r.ready, "created_at": r.created_at,
+                     "start_time": r.scheduled_at, "ready_since": r.ready_at,
+                     "unready_since": r.scheduled_at if not r.ready else None}
+                    for r in self.replicas[service]]
 
     def scale(self, service: str, replicas: int, *, reason: str = "manual") -> None:
         """Set the number of replicas; new ones take traffic once Envoy's health check passes."""
@@ -162,14 +211,18 @@ class LocalBackend:
                              reason=reason)
             if replicas > current:
                 for _ in range(replicas - current):
-                    self._start_replica(service)
-                self._write_eds(service, self._endpoints_of(service))
-                self._write_targets()
-                return
-            leaving = self.replicas[service][replicas:]
-            self.replicas[service] = self.replicas[service][:replicas]
+                    self._create_pod(service)
+                return  # the lifecycle thread takes them through their phases
+            # ReplicaSet deletion order: unscheduled, then not started, then unready pods, newest first.
+            ranked = sorted(self.replicas[service], key=lambda r: (
+                r.scheduled_at is not None, r.process is not None, r.ready, -r.created_at))
+            leaving = ranked[:current - replicas]
+            self.replicas[service] = [r for r in self.replicas[service] if r not in leaving]
             self._write_eds(service, self._endpoints_of(service))
         for replica in leaving:
+            if replica.process is None:
+                self.events.emit(events_module.POD_DELETED, service=service, pod=replica.name, returncode=None)
+                continue
             self._drain(replica)
         with self._lock:
             self._write_targets()
@@ -218,25 +271,43 @@ class LocalBackend:
                 env[f"TAILSTORM_{field.upper()}"] = str(value)
         if spec.service_time is not None:
             env["TAILSTORM_SERVICE_TIME"] = spec.service_time.model_dump_json()
+        if spec.gpu is not None:
+            env["TAILSTORM_GPU"] = spec.gpu.model_dump_json()
         if spec.calls is not None:
             calls = [{**call.model_dump(), "url": self.proxies[call.service].url} for call in spec.calls]
             env["TAILSTORM_CALLS"] = json.dumps(calls)
         return env
 
     def _start_replica(self, service: str) -> Replica:
+        """An initial replica: created, scheduled and started at once (the stack is not up yet)."""
         name = f"{service}-{next(self._serial)}"
+        now = time.time()
         self.events.emit(events_module.POD_CREATED, service=service, pod=name)
         self.events.emit(events_module.POD_SCHEDULED, service=service, pod=name)
-        port = processes.free_port()
-        process = self.table.start(
+        replica = Replica(service, name, processes.free_port(), created_at=now, scheduled_at=now)
+        self._spawn(replica)
+        self.replicas[service].append(replica)
+        return replica
+
+    def _create_pod(self, service: str) -> Replica:
+        """A run-time replica: Pending now; the lifecycle thread schedules and starts it later."""
+        name = f"{service}-{next(self._serial)}"
+        replica = Replica(service, name, processes.free_port(), emulated=True, created_at=time.time())
+        self.events.emit(events_module.POD_CREATED, time_seconds=replica.created_at, service=service, pod=name)
+        self.replicas[service].append(replica)
+        return replica
+
+    def _spawn(self, replica: Replica) -> None:
+        """Start the replica's process; call only from a thread that lives until down()."""
+        name, service, port = replica.name, replica.service, replica.port
+        replica.process = self.table.start(
             name=name, log_path=self.dir / "logs" / f"{name}.log", env=self._replica_env(service, name),
             argv=[sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create_app",
                   "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
                   "--timeout-graceful-shutdown", "30", "--timeout-keep-alive", "5"])
-        self.events.emit(events_module.POD_STARTED, service=service, pod=name, pid=process.pid, port=port)
-        replica = Replica(service, name, port, process)
-        self.replicas[service].append(replica)
-        return replica
+        replica.started_at = time.time()
+        self.events.emit(events_module.POD_STARTED, time_seconds=replica.started_at, service=service, pod=name,
+                         pid=replica.process.pid, port=port)
 
     def _drain(self, replica: Replica) -> None:
         """Out of Envoy's endpoints → finish accepted requests → last scrape → SIGTERM."""
@@ -256,7 +327,9 @@ class LocalBackend:
     # -- configuration files --------------------------------------------------------------------
 
     def _endpoints_of(self, service: str) -> list[tuple[str, int]]:
-        return [("127.0.0.1", r.port) for r in self.replicas[service]]
+        """EDS endpoints: initial replicas (Envoy's health check gates them) and Ready pods."""
+        return [("127.0.0.1", r.port) for r in self.replicas[service] if r.process is not None and
+                (r.ready or not r.emulated)]
 
     def _write_eds(self, service: str, endpoints: list[tuple[str, int]]) -> None:
         envoy_render.write_eds(self.proxies[service].eds_path, service=service, endpoints=endpoints,
@@ -264,7 +337,7 @@ class LocalBackend:
 
     def _write_targets(self) -> None:
         apps = [(f"127.0.0.1:{r.port}", {"service": r.service, "replica": r.name})
-                for reps in self.replicas.values() for r in reps]
+                for reps in self.replicas.values() for r in reps if r.process is not None]
         envoys = [(f"127.0.0.1:{p.admin_port}", {"proxy": p.service}) for p in self.proxies.values()]
         prometheus_render.write_targets(self.dir / "file_sd" / "apps.json", apps)
         prometheus_render.write_targets(self.dir / "file_sd" / "envoys.json", envoys)
@@ -337,17 +410,88 @@ class LocalBackend:
     def _mark_ready(self, replica: Replica) -> None:
         if not replica.ready:
             replica.ready = True
-            self.events.emit(events_module.POD_READY, service=replica.service, pod=replica.name)
+            replica.ready_at = time.time()
+            self.events.emit(events_module.POD_READY, time_seconds=replica.ready_at, service=replica.service,
+                             pod=replica.name)
 
-    def _watch(self) -> None:
-        """Notice replicas that became ready or died on their own, until ``down``."""
-        while not self._stopping.wait(0.25):
+    def _lifecycle(self) -> None:
+        """Until ``down``: take run-time pods through their phases, probe them, notice first requests,
+        and notice replicas that became ready or died on their own."""
+        next_watch = next_first_request = 0.0
+        while not self._stopping.wait(LIFECYCLE_TICK_SECONDS):
+            now = time.monotonic()
+            self._advance_pods()
+            self._probe_due_pods()
+            if now >= next_first_request:
+                next_first_request = now + FIRST_REQUEST_POLL_SECONDS
+                self._notice_first_requests()
+            if now >= next_watch:
+                next_watch = now + WATCH_INTERVAL_SECONDS
+                with self._lock:
+                    for service, replicas in self.replicas.items():
+                        self._check_service(service, replicas)
+
+    def _advance_pods(self) -> None:
+        """Pending → scheduled after the scheduling delay → container started after its start delay."""
+        timing = self.scenario.pods
+        with self._lock:
+            for service, replicas in self.replicas.items():
+                for replica in replicas:
+                    if not replica.emulated or self._stopping.is_set():
+                        continue
+                    now = time.time()
+                    if replica.scheduled_at is None and now >= replica.created_at + timing.scheduling_delay_seconds:
+                        replica.scheduled_at = now
+                        self.events.emit(events_module.POD_SCHEDULED, time_seconds=now, service=service,
+                                         pod=replica.name)
+                    if (replica.process is None and replica.scheduled_at is not None
+                            and now >= replica.scheduled_at + timing.container_start_seconds):
+                        self._spawn(replica)
+                        replica.next_probe_at = replica.started_at + timing.readiness_initial_delay_seconds
+                        self._write_targets()  # scraped from container start, Ready or not
+
+    def _probe_due_pods(self) -> None:
+        """The kubelet's readiness probe: GET /readyz; one pass (successThreshold 1) makes it Ready."""
+        timing = self.scenario.pods
+        now = time.time()
+        with self._lock:
+            due = [r for reps in self.replicas.values() for r in reps
+                   if r.emulated and r.process is not None and not r.ready and r.next_probe_at is not None
+                   and now >= r.next_probe_at]
+        for replica in due:
+            try:  # outside the lock: a probe may take up to its timeout
+                passed = self._http.get(f"http://127.0.0.1:{replica.port}/readyz",
+                                        timeout=timing.readiness_timeout_seconds).status_code == 200
+            except httpx.HTTPError:
+                passed = False  # connection refused while booting counts as a failed probe, as in the kubelet
             with self._lock:
-                for service, replicas in self.replicas.items():
-                    self._check_service(service, replicas)
+                if replica not in self.replicas[replica.service] or self._stopping.is_set():
+                    continue
+                if passed:
+                    self._mark_ready(replica)
+                    self._write_eds(replica.service, self._endpoints_of(replica.service))
+                    continue
+                while replica.next_probe_at <= time.time():
+                    replica.next_probe_at += timing.readiness_period_seconds
+
+    def _notice_first_requests(self) -> None:
+        """``pod_first_request`` when a Ready run-time pod's request counter first moves."""
+        with self._lock:
+            watched = [r for reps in self.replicas.values() for r in reps
+                       if r.emulated and r.ready and r.first_request_at is None]
+        for replica in watched:
+            response = self._get(f"http://127.0.0.1:{replica.port}/metrics")
+            if response is None or response.status_code != 200:
+                continue
+            served = sum(float(line.rsplit(" ", 1)[1]) for line in response.text.splitlines()
+                         if line.startswith("tailstorm_request_duration_seconds_count{"))
+            if served > 0:
+                replica.first_request_at = time.time()
+                self.events.emit(events_module.POD_FIRST_REQUEST, time_seconds=replica.first_request_at,
+                                 service=replica.service, pod=replica.name)
 
     def _check_service(self, service: str, replicas: list[Replica]) -> None:
-        dead = [r for r in replicas if not r.process.is_running()]
+        dead = [r for r in replicas if r.process is not None and not r.process.is_running()]
         for replica in dead:
             returncode = replica.process.stop(grace_seconds=0)  # reaps it; no zombie is left
             self.events.emit(events_module.POD_DIED, service=service, pod=replica.name, returncode=returncode)
@@ -356,8 +500,8 @@ class LocalBackend:
         if dead:
             self._write_eds(service, self._endpoints_of(service))
             self._write_targets()
-        if any(not r.ready for r in replicas):
+        if any(not r.ready and not r.emulated for r in replicas):
             healthy = self._envoy_hosts(self.proxies[service])
             for replica in replicas:
-                if healthy.get(replica.port):
+                if not replica.emulated and healthy.get(replica.port):
                     self._mark_ready(replica)

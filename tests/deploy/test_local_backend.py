@@ -1,7 +1,9 @@
 """The local backend with real uvicorn replicas, real Envoys and a real Prometheus on loopback.
 
 Aspects: a request crosses all five hops; a replica added at run time takes traffic only once it
-is ready, and then does; a replica removed under load loses no accepted request; a tripped breaker
+is ready, and then does; it goes through the emulated pod phases (scheduling delay, container
+start, kubelet-like readiness probe ticks), joins the EDS file only once Ready, and its first served
+request is an event; a replica removed under load loses no accepted request; a tripped breaker
 answers 503 and Envoy counts the overflow; a replica that dies on its own is noticed and dropped;
 Prometheus scrapes every replica and Envoy; teardown leaves no process (checked by PID); a busy
 port and a missing binary are one clear sentence.
@@ -82,6 +84,34 @@ def test_a_new_replica_takes_traffic_only_once_ready(stack):
     stack.scale("auth", 1)
 
 
+def test_a_run_time_replica_goes_through_pod_phases_and_joins_eds_only_when_ready(stack):
+    timing = stack.scenario.pods
+    proxy_url = stack.endpoints()["proxies"]["auth"]["url"]
+    eds_path = stack.proxies["auth"].eds_path
+    stack.scale("auth", 2)
+    new = stack.replicas["auth"][-1]
+    deadline = time.monotonic() + 20
+    while not new.ready:  # until Ready, the pod is never an endpoint
+        assert f"port_value: {new.port}" not in eds_path.read_text(), "an unready pod was in EDS"
+        assert time.monotonic() < deadline, "the new pod never became ready"
+    wait_for(lambda: f"port_value: {new.port}" in eds_path.read_text(), what="the ready pod in EDS")
+    while new.first_request_at is None:
+        assert post(proxy_url).status_code == 200
+        assert time.monotonic() < deadline, "the ready pod never served a request"
+    wait_for(lambda: any(e["type"] == "pod_first_request" and e["pod"] == new.name
+                         for e in events_module.read_events(stack.events.path)), what="pod_first_request")
+    times = {e["type"]: e["time"] for e in events_module.read_events(stack.events.path) if e.get("pod") == new.name}
+    order = ["pod_created", "pod_scheduled", "pod_started", "pod_ready", "pod_first_request"]
+    assert [times[k] for k in order] == sorted(times[k] for k in order)
+    assert times["pod_scheduled"] - times["pod_created"] >= timing.scheduling_delay_seconds
+    assert times["pod_started"] - times["pod_scheduled"] >= timing.container_start_seconds
+    since_start = times["pod_ready"] - times["pod_started"]
+    assert since_start >= stack.scenario.services["auth"].ready_after_seconds  # the app's own boot
+    ticks = (since_start - timing.readiness_initial_delay_seconds) / timing.readiness_period_seconds
+    assert abs(ticks - round(ticks)) < 0.3, f"ready {since_start:.2f} s after start is not on a probe tick"
+    stack.scale("auth", 1)
+
+
 def ok(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -133,6 +163,7 @@ def test_a_tripped_breaker_answers_503_and_envoy_counts_the_overflow(stack):
 def test_a_replica_that_dies_on_its_own_is_noticed_and_dropped(stack):
     stack.scale("featurestore", 2)
     victim = stack.replicas["featurestore"][-1]
+    wait_for(lambda: victim.process is not None, what="the new featurestore pod's container starting")
     os.kill(victim.process.pid, signal.SIGKILL)
     wait_for(lambda: victim not in stack.replicas["featurestore"], what="the watchdog dropping the dead replica")
     died = [e for e in events_module.read_events(stack.events.path) if e["type"] == "pod_died"]
