@@ -1,8 +1,13 @@
 """Reading a run directory into flat records: requests, phases, events and Prometheus series.
 
-I/O only, no judgement: the report and the comparisons work on what these functions return. Reads
-the resolved scenario as data (``scenario.json``), never by importing the scenario code, so
-analysis stays independent of services, controllers and Locust.
+I/O and reshaping only, no judgement: the measurements, the comparisons and the report work on
+what these functions return. Reads the resolved scenario as data (``scenario.json``), never by
+importing the scenario code, so analysis stays independent of services, controllers and Locust.
+
+:func:`load_run` reads everything once into a :class:`Run`. The tidy tables — one row per request
+(:class:`Request`), per service and scrape (:class:`ServicePoint`) and per event
+(:class:`EventRow`) — are cut to a measurement window with :func:`within_window`, so a learner can
+load them into any dataframe library without knowing Prometheus.
 """
 from __future__ import annotations
 
@@ -241,3 +246,189 @@ def bucket_increases(series_list: list[Series], *, service: str, start: float, e
         bound = float(series.labels["le"])
         buckets[bound] = buckets.get(bound, 0.0) + counter_increase(series, start, end)
     return buckets
+
+
+def select(series_list: list[Series], **labels: str) -> list[Series]:
+    """The series whose labels include every ``label=value`` given."""
+    return [s for s in series_list if all(s.labels.get(k) == v for k, v in labels.items())]
+
+
+def increments(series_list: list[Series], start: float, end: float) -> list[tuple[float, float]]:
+    """Per scrape inside [start, end], the counter increase since the previous scrape, all series summed.
+
+    Resets count from 0 (a restarted process); a series born inside the window counts from 0 at
+    its first sample. Returned as (scrape time, increase) pairs in time order: the raw material for
+    batch-means intervals of means that Prometheus only keeps as ``_sum``/``_count`` counters.
+    """
+    totals: dict[float, float] = {}
+    for series in series_list:
+        first = bisect.bisect_left(series.times, start)
+        last = bisect.bisect_right(series.times, end)
+        for index in range(first, last):
+            previous = series.values[index - 1] if index > 0 else 0.0
+            value = series.values[index]
+            if index == 0 and series.times[0] <= start + 1.5:
+                continue  # the series' first sample at the window start: no interval to attribute
+            delta = value - previous if value >= previous else value
+            totals[series.times[index]] = totals.get(series.times[index], 0.0) + delta
+    return sorted(totals.items())
+
+
+def paired_increments(numerator: list[Series], denominator: list[Series], start: float,
+                      end: float) -> tuple[list[float], list[float]]:
+    """Increments of two counters (``_sum`` and ``_count``) aligned on the same scrapes."""
+    top = dict(increments(numerator, start, end))
+    bottom = dict(increments(denominator, start, end))
+    times = sorted(set(top) | set(bottom))
+    return [top.get(t, 0.0) for t in times], [bottom.get(t, 0.0) for t in times]
+
+
+def fraction_above(threshold: float, buckets: dict[float, float]) -> tuple[float, float]:
+    """(observations above ``threshold``, all observations) from cumulative histogram buckets.
+
+    Exact when the threshold is a bucket bound; otherwise the count inside the bucket holding it
+    is split linearly, as Prometheus' ``histogram_quantile`` does. Beyond the largest finite bound
+    the whole +Inf bucket counts as above.
+    """
+    bounds = sorted(buckets)
+    if not bounds:
+        return 0.0, 0.0
+    total = buckets[bounds[-1]]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if bound >= threshold:
+            if math.isinf(bound):
+                below = lower_count
+            else:
+                share = (threshold - lower_bound) / (bound - lower_bound) if bound > lower_bound else 1.0
+                below = lower_count + (count - lower_count) * share
+            return max(0.0, total - below), total
+        lower_bound, lower_count = bound, count
+    return 0.0, total
+
+
+def is_bucket_bound(threshold: float, buckets: dict[float, float]) -> bool:
+    return any(math.isclose(threshold, bound, rel_tol=1e-6) for bound in buckets)
+
+
+# -- the whole run, loaded once -------------------------------------------------------------------
+
+SERVICES_ORDER = ("gateway", "auth", "featurestore", "inference", "formatter")
+SERIES_NAMES = (
+    "request_count", "request_sum", "request_bucket", "work_count", "work_sum", "work_bucket", "in_flight",
+    "queue_depth", "busy_servers", "servers", "ready", "shed", "cpu_seconds", "envoy_pending_overflow",
+    "envoy_active_overflow", "envoy_cx_overflow", "envoy_ejections", "envoy_retries", "envoy_timeouts",
+    "envoy_healthy", "envoy_rq_xx",
+)
+"""Every dump the analysis reads; a missing one reads as no series (older runs, failed dumps)."""
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything one run directory holds, read once."""
+
+    dir: pathlib.Path
+    scenario: dict
+    events: list[dict]
+    phases: list[Phase]
+    requests: list[Request]
+    series: dict[str, list[Series]]
+    environment: dict
+
+    @property
+    def services(self) -> list[str]:
+        """The scenario's services, in chain order."""
+        names = list(self.scenario["services"])
+        return [s for s in SERVICES_ORDER if s in names] + [s for s in names if s not in SERVICES_ORDER]
+
+    @property
+    def warmup_seconds(self) -> float:
+        return self.scenario.get("window", {}).get("warmup_seconds", 0.0)
+
+    @property
+    def cooldown_seconds(self) -> float:
+        return self.scenario.get("window", {}).get("cooldown_seconds", 0.0)
+
+    @property
+    def origin(self) -> float:
+        """When the run started (its first event); time axes count from here."""
+        return min([e["time"] for e in self.events] or [0.0])
+
+    def window(self, phase: Phase) -> tuple[float, float]:
+        """The measured part of a phase: warm-up and cool-down cut off."""
+        return phase.window(warmup_seconds=self.warmup_seconds, cooldown_seconds=self.cooldown_seconds)
+
+
+def load_run(run_dir: pathlib.Path) -> Run:
+    """Read a run directory; RunDataError names what is missing."""
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDataError(f"{run_dir} is not a directory; pass a run directory such as runs/<time>-<scenario>")
+    scenario = read_scenario(run_dir)
+    events = read_events(run_dir)
+    environment_path = run_dir / "environment.json"
+    return Run(dir=run_dir, scenario=scenario, events=events, phases=read_phases(run_dir, scenario, events),
+               requests=read_requests(run_dir), series={name: read_range(run_dir, name) for name in SERIES_NAMES},
+               environment=read_json(environment_path) if environment_path.exists() else {})
+
+
+# -- tidy tables -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ServicePoint:
+    """One per-service value at one scrape, all replicas added up (a tidy "long" row)."""
+
+    time: float
+    service: str
+    metric: str
+    """A gauge name (``in_flight``, ``ready``, …) or ``<counter>_per_second`` for a counter's rate."""
+    value: float
+
+
+@dataclasses.dataclass(frozen=True)
+class EventRow:
+    """One event of events.jsonl, with the service (if any) lifted out of its fields."""
+
+    time: float
+    type: str
+    service: str
+    detail: str
+    """The remaining fields as compact JSON."""
+
+
+GAUGES = ("in_flight", "queue_depth", "busy_servers", "servers", "ready")
+COUNTERS = ("request_count", "work_count", "shed")
+
+
+def service_points(run: Run, start: float = -math.inf, end: float = math.inf) -> list[ServicePoint]:
+    """The per-service time series as tidy rows inside [start, end]: gauges summed, counters as rates."""
+    rows = []
+    for service in run.services:
+        for name in GAUGES:
+            times, values = sampled_sum(run.series.get(name, []), "service", service)
+            rows += [ServicePoint(t, service, name, v) for t, v in zip(times, values) if start <= t <= end]
+        for name in COUNTERS:
+            previous_time = None
+            for t, delta in increments(select(run.series.get(name, []), service=service), start, end):
+                if previous_time is not None and t > previous_time:
+                    rows.append(ServicePoint(t, service, f"{name}_per_second", delta / (t - previous_time)))
+                previous_time = t
+    return sorted(rows, key=lambda r: (r.time, r.service, r.metric))
+
+
+def event_rows(events: list[dict]) -> list[EventRow]:
+    """Events as tidy rows, in time order."""
+    rows = []
+    for event in events:
+        rest = {k: v for k, v in event.items() if k not in ("time", "type", "service")}
+        rows.append(EventRow(event["time"], event["type"], str(event.get("service", "")),
+                             json.dumps(rest, sort_keys=True, separators=(",", ":"))))
+    return rows
+
+
+def within_window(records, start: float, end: float) -> list:
+    """The records (requests by intended start, anything else by ``time``) inside [start, end)."""
+    def when(record) -> float:
+        return record.intended_start if isinstance(record, Request) else record.time
+    return [r for r in records if start <= when(r) < end]

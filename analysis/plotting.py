@@ -1,19 +1,26 @@
 """PNG plots of a run, drawn with matplotlib's Agg backend (no display needed).
 
 Time axes are seconds since the run started; every plot shades the load phases, so the spike is
-where the eye expects it.
+where the eye expects it. Besides the time series: utilisation against the measured and predicted
+response time on the M/M/c curve, retry amplification by layer, and Envoy breaker overflows.
+
+Extension hook: another module adds a plot with ``register_plot(name, draw)`` (``draw(run, summary,
+path) -> bool``, True when it drew something), or by providing ``analysis/waterfall.py`` with such a
+``draw`` function — the HPA-lag waterfall is meant to arrive that way (``hpa_lag.png``).
 """
 from __future__ import annotations
 
+import importlib
 import math
 import pathlib
+from collections.abc import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from analysis import extract  # noqa: E402
+from analysis import checks, extract, queueing  # noqa: E402
 
 BIN_SECONDS = 2.0
 PHASE_COLOURS = ("#e8f0fe", "#fde8e8", "#e8f8e8", "#fdf6e3", "#efe8fd")
@@ -113,12 +120,177 @@ def save(fig, path: pathlib.Path) -> None:
     plt.close(fig)
 
 
-def draw_all(data, out_dir: pathlib.Path) -> list[pathlib.Path]:
+def utilisation_plot(run, summary: dict, path: pathlib.Path) -> None:
+    """Measured and predicted own response time (in units of the mean service time) against ρ."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    rows = [p for p in summary["predictions"] if p["check"] in ("mmc_mean_response", "ggc_mean_response")
+            and p["measured"] is not None and p["predicted"] is not None]
+    stats = {(p["name"], name): s for p in summary["phases"] for name, s in p["server"].items()}
+    drawn_c = set()
+    for index, service in enumerate(run.services):
+        colour = f"C{index}"
+        points = [(stats[(r["phase"], service)], r) for r in rows if r["subject"] == service]
+        points = [(s, r) for s, r in points if s["offered_utilisation"] and s["mean_service_seconds"]]
+        if not points:
+            continue
+        c = max(1, round(points[0][0]["servers"]))
+        if c not in drawn_c:
+            drawn_c.add(c)
+            rhos = [i / 200 for i in range(0, 195)]
+            ax.plot(rhos, [mmc_slowdown(rho, c) for rho in rhos], "-", color="#999", linewidth=1)
+            ax.text(0.95, mmc_slowdown(0.95, c), f" M/M/{c}", fontsize=8, color="#666", va="center", clip_on=True)
+        xs = [s["offered_utilisation"] for s, _ in points]
+        ys = [r["measured"] / s["mean_service_seconds"] for s, r in points]
+        spans = [[y - r["measured_interval"][0] / s["mean_service_seconds"] if r.get("measured_interval") else 0
+                  for (s, r), y in zip(points, ys)],
+                 [r["measured_interval"][1] / s["mean_service_seconds"] - y if r.get("measured_interval") else 0
+                  for (s, r), y in zip(points, ys)]]
+        ax.errorbar(xs, ys, yerr=[[max(0.0, v) for v in spans[0]], [max(0.0, v) for v in spans[1]]], fmt="o",
+                    color=colour, capsize=3, label=f"{service} measured (95% interval)")
+        ax.plot(xs, [r["predicted"] / s["mean_service_seconds"] for s, r in points], "x", color=colour, markersize=9,
+                label=f"{service} predicted")
+    if not rows:
+        ax.plot([i / 100 for i in range(95)], [mmc_slowdown(i / 100, 1) for i in range(95)], "-", color="#999")
+        ax.text(0.05, 0.9, "no M/M/c comparisons in this run", transform=ax.transAxes, fontsize=9)
+    ax.set_xlim(0, 1)
+    # linear, cut above the highest point: the curves shoot up near ρ = 1 and would flatten the rest
+    highest = max([r["measured"] / stats[(r["phase"], r["subject"])]["mean_service_seconds"] for r in rows
+                   if stats[(r["phase"], r["subject"])]["mean_service_seconds"]] + [2.0])
+    ax.set_ylim(0.8, min(highest * 1.4, 12.0))
+    ax.set_xlabel("utilisation ρ = λ/(cμ), measured λ, μ, c")
+    ax.set_ylabel("own response time / mean service time")
+    ax.set_title("Utilisation against response time: measured (o), M/M/c or G/G/c prediction (x), M/M/c curve")
+    ax.legend(loc="upper left", fontsize=8)
+    save(fig, path)
+
+
+def mmc_slowdown(rho: float, servers: int) -> float:
+    """W/S of M/M/c at utilisation ρ: 1 + C(c, cρ)/(c(1 − ρ))."""
+    if rho <= 0:
+        return 1.0
+    return queueing.mmc_mean_response_time_seconds(arrival_rate_per_second=rho * servers, service_rate_per_second=1.0,
+                                                   servers=servers)
+
+
+def layer_parents(scenario: dict) -> dict[str, str]:
+    """Each service's first caller in chain order; the entry's caller is the client."""
+    parents = {scenario.get("entry", "gateway"): "client"}
+    for name in checks.chain_order(scenario):
+        for call in (scenario["services"][name].get("calls") or []):
+            parents.setdefault(call["service"], name)
+    return parents
+
+
+def retry_plot(run, summary: dict, path: pathlib.Path) -> None:
+    """Attempts arriving at each layer per request from the layer above, per phase; predictions as x."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    parents = layer_parents(run.scenario)
+    layers = ["client"] + [s for s in checks.chain_order(run.scenario) if s in run.services]
+    width = 0.8 / max(1, len(summary["phases"]))
+    for index, phase in enumerate(summary["phases"]):
+        client = phase["client"]
+        # rates, not counts: client counts go by intended start, server counters by scrape time
+        span = phase["window"][1] - phase["window"][0]
+        arriving = {"client": client["attempts"] / span if span > 0 else 0}
+        for name in layers[1:]:
+            arriving[name] = phase["server"][name]["arrival_rate_per_second"]
+        values = [client["attempts_per_request"] or math.nan]
+        for name in layers[1:]:
+            above = arriving.get(parents.get(name, "client"), 0) or 0
+            values.append(arriving[name] / above if above else math.nan)
+        xs = [i + (index - (len(summary["phases"]) - 1) / 2) * width for i in range(len(layers))]
+        ax.bar(xs, values, width=width * 0.9, label=phase["name"], color=PHASE_EDGE[index % len(PHASE_EDGE)])
+        for row in summary["predictions"]:
+            if row["check"] == "retry_amplification" and row["phase"] == phase["name"] and row["predicted"]:
+                target = row["subject"].split("→")[-1].strip()
+                layer = "client" if row["subject"].startswith("client") else target
+                if layer in layers:
+                    ax.plot(xs[layers.index(layer)], row["predicted"], "kx", markersize=10)
+    configured = any(r["check"] == "retry_amplification" for r in summary["predictions"])
+    ax.axhline(1.0, color="#555", linewidth=0.8, linestyle=":")
+    ax.set_xticks(range(len(layers)), layers)
+    ax.set_ylabel("attempts per request from the layer above")
+    ax.set_title("Retry amplification by layer (bars measured, x predicted)"
+                 + ("" if configured else ": no retries happened in this run"))
+    ax.legend(loc="upper right", fontsize=8)
+    save(fig, path)
+
+
+PHASE_EDGE = ("#5b8ff9", "#e8684a", "#5ad8a6", "#f6bd16", "#9270ca", "#6dc8ec", "#ff9d4d")
+
+
+def overflow_plot(run, summary: dict, path: pathlib.Path) -> None:
+    """Envoy overflow 503s per cluster over time, and per phase the blocking share against M/M/c/K."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5))
+    shade_phases(top, run)
+    for index, service in enumerate(run.services):
+        series = [s for name in ("envoy_pending_overflow", "envoy_active_overflow")
+                  for s in run.series.get(name, []) if s.labels.get("envoy_cluster_name") == service]
+        times, rates = counter_rate(series)
+        if times:
+            top.plot([t - run.origin for t in times], rates, label=service, color=f"C{index}")
+    top.set_xlabel("seconds since start")
+    top.set_ylabel("overflow 503/s")
+    top.set_title("Envoy circuit-breaker overflows per upstream cluster")
+    if top.get_legend_handles_labels()[0]:
+        top.legend(loc="upper right", fontsize=8)
+    rows = [p for p in summary["predictions"] if p["check"] in ("envoy_overflow", "mmck_blocking")]
+    labels = [f"{r['subject']}\n{r['phase']}" for r in rows]
+    xs = list(range(len(rows)))
+    bottom.bar([x - 0.2 for x in xs], [r["measured"] or 0 for r in rows], width=0.4, label="measured", color="#e8684a")
+    bottom.bar([x + 0.2 for x in xs], [r["predicted"] or 0 for r in rows], width=0.4, label="M/M/c/K", color="#5b8ff9")
+    for x, r in zip(xs, rows):
+        if r.get("measured_interval"):
+            low, high = r["measured_interval"]
+            bottom.plot([x - 0.2, x - 0.2], [low, high], color="#333", linewidth=1)
+    bottom.set_xticks(xs, labels, fontsize=8)
+    bottom.set_ylabel("share of requests refused")
+    bottom.set_title("Blocking share per phase: measured against M/M/c/K")
+    if rows:
+        bottom.legend(loc="upper right", fontsize=8)
+    else:
+        bottom.text(0.5, 0.5, "no breaker or queue overflow predicted or measured", ha="center",
+                    transform=bottom.transAxes)
+    save(fig, path)
+
+
+PlotHook = Callable[..., bool]
+EXTRA_PLOTS: dict[str, PlotHook] = {}
+OPTIONAL_PLOT_MODULES = {"hpa_lag": "analysis.waterfall"}
+"""Plot name → module that may provide ``draw(run, summary, path) -> bool`` (absent: no plot)."""
+
+
+def register_plot(name: str, draw: PlotHook) -> None:
+    """Add a plot to every report: ``draw(run, summary, path)`` returns True when it drew one."""
+    EXTRA_PLOTS[name] = draw
+
+
+def extra_plots() -> dict[str, PlotHook]:
+    hooks = dict(EXTRA_PLOTS)
+    for name, module_name in OPTIONAL_PLOT_MODULES.items():
+        try:
+            hooks.setdefault(name, importlib.import_module(module_name).draw)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+    return hooks
+
+
+def draw_all(run, summary: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / name for name in ("latency.png", "throughput.png", "in_flight.png", "replicas.png")]
-    latency_plot(data, paths[0])
-    throughput_plot(data, paths[1])
-    gauge_plot(data, paths[2], series="in_flight", ylabel="requests in the service",
+    paths = {name: out_dir / f"{name}.png" for name in (
+        "latency", "throughput", "in_flight", "replicas", "utilisation", "retries", "overflow")}
+    latency_plot(run, paths["latency"])
+    throughput_plot(run, paths["throughput"])
+    gauge_plot(run, paths["in_flight"], series="in_flight", ylabel="requests in the service",
                title="In-flight requests per service (queued + working + calling)")
-    gauge_plot(data, paths[3], series="ready", ylabel="ready replicas", title="Ready replicas per service")
-    return paths
+    gauge_plot(run, paths["replicas"], series="ready", ylabel="ready replicas", title="Ready replicas per service")
+    utilisation_plot(run, summary, paths["utilisation"])
+    retry_plot(run, summary, paths["retries"])
+    overflow_plot(run, summary, paths["overflow"])
+    drawn = list(paths.values())
+    for name, draw in extra_plots().items():
+        path = out_dir / f"{name}.png"
+        if draw(run, summary, path):
+            drawn.append(path)
+    return drawn

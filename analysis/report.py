@@ -1,184 +1,155 @@
-"""The run report: ``summary.json``, ``report.md``, a self-contained ``report.html`` and PNG plots.
+"""The run report: ``summary.json``, ``report.md``, a self-contained ``report.html``, PNG plots and tidy tables.
 
 ``build(run_dir)`` is the only function here that writes files; it reads everything through
-``extract`` and judges through ``compare``, so ``tailstorm report RUN_DIR`` rebuilds a report from
-the artefacts alone, long after the stack is gone.
+``extract``, measures through ``measures``, judges through ``checks``/``compare`` and prices through
+``cost``, so ``tailstorm report RUN_DIR`` rebuilds a report from the artefacts alone, long after
+the stack is gone. ``python -m analysis.report RUN_DIR`` does the same.
+
+Files written into the run directory:
+
+- ``summary.json``: per phase the client's and each service's measurements, every prediction row
+  (check, subject, phase, formula, measured, predicted, error, tolerance, verdict), HPA lags, cost
+  and, when a learner recorded predictions, the teaching table. Non-finite numbers are ``null``.
+- ``tables/requests.csv``, ``tables/service_series.csv``, ``tables/events.csv``: tidy tables.
+- ``plots/*.png``, ``report.md`` and ``report.html`` (plots embedded, opens without the folder).
 """
 from __future__ import annotations
 
 import base64
+import csv
+import dataclasses
 import html
 import json
 import math
+import os
 import pathlib
-import statistics
+import sys
 
-from analysis import compare, extract
+from analysis import checks, cost, extract, measures, teaching
 
-SERVICES_ORDER = ("gateway", "auth", "featurestore", "inference", "formatter")
-QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-
-
-class RunData:
-    """Everything ``extract`` can read from one run directory, loaded once."""
-
-    def __init__(self, run_dir: pathlib.Path) -> None:
-        self.dir = pathlib.Path(run_dir)
-        if not self.dir.is_dir():
-            raise extract.RunDataError(f"{self.dir} is not a directory; pass a run directory such as runs/<time>-<scenario>")
-        self.scenario = extract.read_scenario(self.dir)
-        self.events = extract.read_events(self.dir)
-        self.phases = extract.read_phases(self.dir, self.scenario, self.events)
-        self.requests = extract.read_requests(self.dir)
-        self.services = [s for s in SERVICES_ORDER if s in self.scenario["services"]]
-        self.series = {name: extract.read_range(self.dir, name) for name in (
-            "request_count", "request_sum", "request_bucket", "in_flight", "queue_depth", "busy_servers",
-            "servers", "ready", "shed", "envoy_pending_overflow", "envoy_active_overflow", "envoy_ejections",
-            "envoy_retries", "envoy_timeouts", "work_count", "work_sum")}
-        window = self.scenario.get("window", {})
-        self.warmup = window.get("warmup_seconds", 0.0)
-        self.cooldown = window.get("cooldown_seconds", 0.0)
-        self.origin = min([e["time"] for e in self.events] or [0.0])
-
-    def window(self, phase: extract.Phase) -> tuple[float, float]:
-        return phase.window(warmup_seconds=self.warmup, cooldown_seconds=self.cooldown)
+RunData = extract.Run  # the name the first report used
 
 
-def nearest_rank(sorted_values: list[float], quantile: float) -> float:
-    if not sorted_values:
-        return math.nan
-    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(quantile * len(sorted_values)) - 1))]
-
-
-def client_stats(data: RunData, start: float, end: float) -> dict:
-    """End-to-end, as the client saw it, for requests *intended* to start inside the window."""
-    inside = [r for r in data.requests if start <= r.intended_start < end]
-    sent = [r for r in inside if r.outcome != "client_overflow"]
-    ok = sorted(r.latency_seconds for r in sent if r.ok)
-    everything = sorted(r.latency_seconds for r in sent)
-    span = end - start
-    stats = {
-        "requests": len(inside),
-        "offered_rate_per_second": len(inside) / span,
-        "throughput_per_second": len(ok) / span,
-        "error_rate": (len(inside) - len(ok)) / len(inside) if inside else math.nan,
-        "client_overflow": len(inside) - len(sent),
-        "status_counts": count_by(r.outcome for r in inside),
-    }
-    stats.update({f"{name}_ms": nearest_rank(everything, q) * 1000 for name, q in QUANTILES.items()})
-    return stats
-
-
-def count_by(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
-
-
-def server_stats(data: RunData, service: str, start: float, end: float) -> dict:
-    """One service's side over the window, from its own histograms and gauges (all replicas)."""
-    s = data.series
-    throughput = extract.sum_by(s["request_count"], "service", extract.counter_rate, start, end).get(service, 0.0)
-    completed = extract.sum_by(s["request_count"], "service", extract.counter_increase, start, end).get(service, 0.0)
-    total_seconds = extract.sum_by(s["request_sum"], "service", extract.counter_increase, start, end).get(service, 0.0)
-    work_count = extract.sum_by(s["work_count"], "service", extract.counter_increase, start, end).get(service, 0.0)
-    work_seconds = extract.sum_by(s["work_sum"], "service", extract.counter_increase, start, end).get(service, 0.0)
-    busy = extract.sum_by(s["busy_servers"], "service", extract.gauge_mean, start, end).get(service, math.nan)
-    servers = extract.sum_by(s["servers"], "service", extract.gauge_mean, start, end).get(service, math.nan)
-    buckets = extract.bucket_increases(s["request_bucket"], service=service, start=start, end=end)
-    in_flight = in_flight_samples(data, service, start, end)
-    stats = {
-        "throughput_per_second": throughput,
-        "mean_response_seconds": total_seconds / completed if completed else math.nan,
-        "mean_service_seconds": work_seconds / work_count if work_count else math.nan,
-        "mean_in_flight": statistics.fmean(in_flight) if in_flight else math.nan,
-        "in_flight_variance": statistics.variance(in_flight) if len(in_flight) > 1 else math.inf,
-        "in_flight_samples": len(in_flight),
-        "mean_queue_depth": extract.sum_by(s["queue_depth"], "service", extract.gauge_mean, start, end).get(service, math.nan),
-        "utilisation": busy / servers if servers else math.nan,
-        "servers": servers,
-        "shed": extract.sum_by(s["shed"], "service", extract.counter_increase, start, end).get(service, 0.0),
-        "ready_replicas": extract.sum_by(s["ready"], "service", extract.gauge_mean, start, end).get(service, math.nan),
-    }
-    stats.update({f"{name}_ms": extract.histogram_quantile(q, buckets) * 1000 for name, q in QUANTILES.items()})
-    return stats
-
-
-def in_flight_samples(data: RunData, service: str, start: float, end: float) -> list[float]:
-    """The service's in-flight gauge summed over replicas, one value per scrape inside the window."""
-    times, values = extract.sampled_sum(data.series["in_flight"], "service", service)
-    return [v for t, v in zip(times, values) if start <= t <= end]
-
-
-def envoy_stats(data: RunData, service: str, start: float, end: float) -> dict:
-    s = data.series
-    names = {"pending_overflow": "envoy_pending_overflow", "active_overflow": "envoy_active_overflow",
-             "ejections": "envoy_ejections", "retries": "envoy_retries", "timeouts": "envoy_timeouts"}
-    return {key: extract.sum_by(s[name], "envoy_cluster_name", extract.counter_increase, start, end).get(service, 0.0)
-            for key, name in names.items()}
-
-
-def littles_law(data: RunData, phase: extract.Phase, service: str, server: dict) -> compare.Comparison:
-    """L (mean in-flight gauge) against λ·W (completion rate × mean server-side duration)."""
-    predicted = server["throughput_per_second"] * server["mean_response_seconds"]
-    # Two standard errors of the gauge's mean. The variance is floored at the predicted mean (a
-    # Poisson count's variance): a handful of 1 Hz samples that all read 0 prove nothing. Samples
-    # are treated as independent, which holds while W is well under the 1 s scrape interval.
-    samples = max(1, server["in_flight_samples"])
-    spread = 2 * math.sqrt(max(server["in_flight_variance"], predicted) / samples)
-    return compare.compare(
-        check="littles_law", subject=service, phase=phase.name, formula="L = λ·W",
-        measured=server["mean_in_flight"], predicted=predicted,
-        tolerance=data.scenario.get("predictions", {}).get("littles_law", 0.15),
-        measured_spread=spread,
-        note=f"λ = {server['throughput_per_second']:.2f}/s, W = {server['mean_response_seconds'] * 1000:.1f} ms")
-
-
-def summarize(data: RunData) -> dict:
-    phases, predictions = [], []
-    for phase in data.phases:
-        start, end = data.window(phase)
-        server = {svc: server_stats(data, svc, start, end) for svc in data.services}
-        phases.append({
-            "name": phase.name, "start": phase.start, "end": phase.end, "window": [start, end],
-            "arrival_rate_per_second": phase.arrival_rate_per_second,
-            "client": client_stats(data, start, end),
-            "server": server,
-            "envoy": {svc: envoy_stats(data, svc, start, end) for svc in data.services},
-        })
-        predictions.extend(littles_law(data, phase, svc, server[svc]) for svc in data.services)
-    finished = [e for e in data.events if e["type"] == "run_finished"]
-    environment_path = data.dir / "environment.json"
-    return {
-        "run": {"dir": str(data.dir), "scenario": data.scenario["name"], "backend": "local",
-                "started": data.origin, "interrupted": bool(finished and finished[-1].get("interrupted")),
-                "complete": bool(finished) and len(data.phases) == len(data.scenario["stages"]),
-                "environment": json.loads(environment_path.read_text()) if environment_path.exists() else {}},
+def summarize(run: extract.Run, *, prices: cost.Prices | None = None, predictions: dict | None = None) -> dict:
+    """Everything the report shows, as plain data."""
+    phases, rows = [], []
+    for phase in run.phases:
+        start, end = run.window(phase)
+        client = measures.client_stats(run, start, end)
+        servers = {svc: measures.service_stats(run, svc, start, end) for svc in run.services}
+        envoys = {svc: measures.envoy_stats(run, svc, start, end) for svc in run.services}
+        phases.append({"name": phase.name, "start": phase.start, "end": phase.end, "window": [start, end],
+                       "arrival_rate_per_second": phase.arrival_rate_per_second,
+                       "client": client, "server": servers, "envoy": envoys})
+        rows += checks.phase_checks(run.scenario, phase.name, client, servers, envoys)
+    lags = measures.hpa_lags(run)
+    rows += checks.seed_hpa_lag(run.scenario, lags)
+    finished = [e for e in run.events if e["type"] == "run_finished"]
+    summary = {
+        "run": {"dir": str(run.dir), "scenario": run.scenario["name"],
+                "backend": run.environment.get("backend", "local"), "started": run.origin,
+                "interrupted": bool(finished and finished[-1].get("interrupted")),
+                "complete": bool(finished) and len(run.phases) == len(run.scenario["stages"]),
+                "environment": run.environment, "slo": run.scenario.get("slo")},
         "phases": phases,
-        "predictions": [vars(c) for c in predictions],
+        "predictions": [row.as_dict() for row in rows],
+        "hpa_lag": lags,
+        "cost": cost.run_cost(run, prices or cost.Prices()),
     }
+    summary = jsonable(summary)
+    summary["teaching"] = jsonable(teaching.teaching_table(summary, predictions, scenario=run.scenario,
+                                                           run_started=run.origin))
+    return summary
 
 
-def build(run_dir: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Write summary.json, plots, report.md and report.html for a run; return their paths."""
-    data = RunData(pathlib.Path(run_dir))
-    summary = summarize(data)
-    out = data.dir
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+def jsonable(value):
+    """Plain JSON: tuples as lists, NaN and infinities as null (strict parsers reject NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def build(run_dir: pathlib.Path, *, prices: cost.Prices | None = None,
+          predictions_dir: pathlib.Path | None = None) -> dict[str, pathlib.Path]:
+    """Write summary.json, tables, plots, report.md and report.html for a run; return their paths.
+
+    Predictions are looked up in ``predictions_dir`` (default: ``predictions/`` next to the run
+    directory, i.e. ``runs/predictions/``).
+    """
+    run = extract.load_run(pathlib.Path(run_dir))
+    prices = prices or cost.Prices.from_environment(os.environ)
+    predictions_dir = pathlib.Path(predictions_dir) if predictions_dir else run.dir.parent / "predictions"
+    document = teaching.load(teaching.prediction_path(predictions_dir, run.scenario["name"]))
+    summary = summarize(run, prices=prices, predictions=document)
+    from analysis import lagtimeline  # noqa: PLC0415 (HPA-lag timeline vs the lag model; waterfall via plotting)
+    summary["hpa_lag_timeline"] = lagtimeline.from_run(run)
+    out = run.dir
+    (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    tables = write_tables(run, out / "tables")
     from analysis import plotting  # noqa: PLC0415 (matplotlib is slow to import)
-    plots = plotting.draw_all(data, out / "plots")
-    markdown = render_markdown(summary, plots, base=out)
-    (out / "report.md").write_text(markdown, encoding="utf-8")
+    plots = plotting.draw_all(run, summary, out / "plots")
+    (out / "report.md").write_text(render_markdown(summary, plots, base=out), encoding="utf-8")
     (out / "report.html").write_text(render_html(summary, plots), encoding="utf-8")
     return {"summary": out / "summary.json", "report_md": out / "report.md", "report_html": out / "report.html",
-            **{f"plot_{p.stem}": p for p in plots}}
+            **{f"table_{p.stem}": p for p in tables}, **{f"plot_{p.stem}": p for p in plots}}
 
 
-def fmt(value: float, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def write_tables(run: extract.Run, out_dir: pathlib.Path) -> list[pathlib.Path]:
+    """The tidy tables as CSV: requests (all phases), per-service series and events."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = {"requests": run.requests, "service_series": extract.service_points(run),
+              "events": extract.event_rows(run.events)}
+    kinds = {"requests": extract.Request, "service_series": extract.ServicePoint, "events": extract.EventRow}
+    paths = []
+    for name, records in tables.items():
+        path = out_dir / f"{name}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([f.name for f in dataclasses.fields(kinds[name])])
+            writer.writerows(dataclasses.astuple(r) for r in records)
+        paths.append(path)
+    return paths
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+def fmt(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return f"{value:.{digits}f}"
+
+
+def sig(value, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}g}"
+
+
+def pct(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}"
+
+
+def interval_text(pair, scale: float = 1.0, digits: int = 4) -> str:
+    return f" [{sig(pair[0] * scale, digits)}, {sig(pair[1] * scale, digits)}]" if pair else ""
+
+
+UNITS = {"mmc_mean_response": "s", "ggc_mean_response": "s", "mmc_p99": "s", "seed_p99": "s", "seed_hpa_lag": "s", "littles_law": "requests",
+         "mmck_blocking": "share", "envoy_overflow": "share", "slo_composition": "share", "serial_goodput": "share",
+         "seed_cascade": "share", "seed_shed": "share", "retry_amplification": "attempts/request"}
+
+
+def has_slo(summary: dict) -> bool:
+    return bool(summary["run"].get("slo"))
+
+
+def phase_header(summary: dict) -> list[str]:
+    header = ["phase", "target λ/s", "offered/s", "goodput/s", "errors %", "p50 ms", "p95 ms", "p99 ms",
+              "Envoy overflow 503s"]
+    return header + (["SLO violations % [95% CI]"] if has_slo(summary) else [])
 
 
 def phase_rows(summary: dict) -> list[list[str]]:
@@ -186,18 +157,19 @@ def phase_rows(summary: dict) -> list[list[str]]:
     for phase in summary["phases"]:
         c = phase["client"]
         overflow = sum(e["pending_overflow"] + e["active_overflow"] for e in phase["envoy"].values())
-        rows.append([phase["name"], fmt(phase["arrival_rate_per_second"]), fmt(c["offered_rate_per_second"]),
-                     fmt(c["throughput_per_second"]), fmt(100 * c["error_rate"], 2), fmt(c["p50_ms"]),
-                     fmt(c["p95_ms"]), fmt(c["p99_ms"]), fmt(overflow, 0)])
+        row = [phase["name"], fmt(phase["arrival_rate_per_second"]), fmt(c["offered_rate_per_second"]),
+               fmt(c["throughput_per_second"]), pct(c["error_rate"]), fmt(c["p50_ms"]), fmt(c["p95_ms"]),
+               fmt(c["p99_ms"]), fmt(overflow, 0)]
+        if has_slo(summary):
+            slo = c.get("slo") or {}
+            row.append(pct(slo.get("violation_rate")) + interval_text(slo.get("interval"), 100, 3))
+        rows.append(row)
     return rows
 
 
-PHASE_HEADER = ["phase", "target λ/s", "offered/s", "goodput/s", "errors %", "p50 ms", "p95 ms", "p99 ms",
-                "Envoy overflow 503s"]
-SERVICE_HEADER = ["phase", "service", "ready replicas", "throughput/s", "utilisation", "mean queue", "mean in-flight",
-                  "p50 ms", "p95 ms", "p99 ms", "shed", "overflow", "ejections", "retries"]
-PREDICTION_HEADER = ["check", "subject", "phase", "formula", "measured", "predicted", "error %", "tolerance %",
-                     "verdict", "note"]
+SERVICE_HEADER = ["phase", "service", "ready replicas", "λ/s", "μ/s per server", "c", "utilisation", "own W ms",
+                  "mean queue", "mean in-flight", "p50 ms", "p95 ms", "p99 ms", "shed", "overflow", "ejections",
+                  "retries"]
 
 
 def service_rows(summary: dict) -> list[list[str]]:
@@ -205,24 +177,101 @@ def service_rows(summary: dict) -> list[list[str]]:
     for phase in summary["phases"]:
         for service, s in phase["server"].items():
             e = phase["envoy"][service]
-            rows.append([phase["name"], service, fmt(s["ready_replicas"], 1), fmt(s["throughput_per_second"]),
-                         fmt(s["utilisation"], 2), fmt(s["mean_queue_depth"], 2), fmt(s["mean_in_flight"], 2),
-                         fmt(s["p50_ms"]), fmt(s["p95_ms"]), fmt(s["p99_ms"]), fmt(s["shed"], 0),
-                         fmt(e["pending_overflow"] + e["active_overflow"], 0), fmt(e["ejections"], 0),
-                         fmt(e["retries"], 0)])
+            own = s.get("own_response_seconds")
+            rows.append([phase["name"], service, fmt(s["ready_replicas"], 1), fmt(s["arrival_rate_per_second"]),
+                         fmt(s["service_rate_per_second"]), fmt(s["servers"], 0), fmt(s["utilisation"], 2),
+                         fmt(own * 1000 if own is not None else None, 1), fmt(s["mean_queue_depth"], 2),
+                         fmt(s["mean_in_flight"], 2), fmt(s["p50_ms"]), fmt(s["p95_ms"]), fmt(s["p99_ms"]),
+                         fmt(s["shed"], 0), fmt(e["pending_overflow"] + e["active_overflow"], 0),
+                         fmt(e["ejections"], 0), fmt(e["retries"], 0)])
     return rows
 
 
-def prediction_rows(summary: dict) -> list[list[str]]:
-    return [[p["check"], p["subject"], p["phase"], p["formula"], fmt(p["measured"], 3), fmt(p["predicted"], 3),
-             fmt(100 * p["relative_error"], 1), fmt(100 * p["tolerance"], 0), p["verdict"].upper(), p["note"]]
-            for p in summary["predictions"]]
+PREDICTION_HEADER = ["check", "subject", "phase", "formula", "unit", "measured [95% CI]", "predicted [95% CI]",
+                     "error %", "tolerance %", "verdict", "note"]
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+def prediction_rows(summary: dict, model: str) -> list[list[str]]:
+    return [[p["check"], p["subject"], p["phase"], p["formula"], UNITS.get(p["check"], ""),
+             sig(p["measured"]) + interval_text(p.get("measured_interval")),
+             sig(p["predicted"]) + interval_text(p.get("predicted_interval")),
+             fmt(None if p["error"] is None else 100 * p["error"], 1), fmt(100 * p["tolerance"], 0),
+             p["verdict"].upper(), p["note"]]
+            for p in summary["predictions"] if p["model"] == model]
+
+
+SLO_HEADER = ["phase", "subject", "threshold ms", "violations", "of", "share % [95% CI]", "objective met", "source"]
+
+
+def slo_rows(summary: dict) -> list[list[str]]:
+    objective = (summary["run"].get("slo") or {}).get("objective", 0.99)
+    rows = []
+    for phase in summary["phases"]:
+        parts = [(name, s["slo"]) for name, s in phase["server"].items() if s.get("slo")]
+        if phase["client"].get("slo"):
+            parts.append(("end-to-end", {**phase["client"]["slo"], "source": "client log"}))
+        for name, slo in parts:
+            rate = slo.get("violation_rate")
+            met = "–" if rate is None else ("yes" if rate <= 1 - objective else "NO")
+            rows.append([phase["name"], name, fmt(slo["latency_seconds"] * 1000, 1), fmt(slo.get("violations"), 0),
+                         fmt(slo.get("requests"), 0), pct(rate) + interval_text(slo.get("interval"), 100, 3), met,
+                         slo.get("source", "")])
+    return rows
+
+
+COST_HEADER = ["service", "kind", "replica-seconds", "peak replicas", "GPU-hours", "price/h", "cost", "static cost"]
+
+
+def cost_rows(summary: dict) -> list[list[str]]:
+    c = summary["cost"] or {}
+    rows = [[name, "GPU" if s["gpu"] else "CPU", fmt(s["replica_seconds"], 0), str(s["peak_replicas"]),
+             fmt(s["gpu_hours"], 4), fmt(s["price_per_hour"], 4), fmt(s["cost"], 4), fmt(s["static_cost"], 4)]
+            for name, s in c.get("services", {}).items()]
+    if c:
+        rows.append(["total", "", "", "", fmt(c["gpu_hours"], 4), "", fmt(c["total_cost"], 4),
+                     fmt(c["static_total_cost"], 4)])
+    return rows
+
+
+def cost_sentence(summary: dict) -> str:
+    c = summary["cost"] or {}
+    if not c:
+        return "No phase ran, so nothing was costed."
+    scaled = ("Autoscaling changed the replica count, so static provisioning at the peak would have cost "
+              f"${fmt(c['static_total_cost'], 4)} (${fmt(c['static_cost_per_1000_successful'], 4)} per 1,000 successful "
+              f"requests)." if c["scaled"] else
+              "No replica count changed during the load, so autoscaled and static provisioning cost the same.")
+    return (f"Over the {fmt(c['span_seconds'], 0)} s load span: ${fmt(c['total_cost'], 4)} ({c['currency']}), "
+            f"{fmt(c['gpu_hours'], 4)} emulated {c['gpu_profile']} GPU-hours, "
+            f"${fmt(c['cost_per_1000_successful'], 4)} per 1,000 successful requests "
+            f"({c['successful_requests']} succeeded). {scaled} Replica-seconds from {c['replica_source']}; "
+            "prices are settings (analysis/cost.py cites their sources).")
+
+
+TEACHING_HEADER = ["quantity", "question", "your prediction", "theory", "measured", "theory from"]
+
+
+def teaching_rows(summary: dict) -> list[list[str]]:
+    t = summary.get("teaching") or {}
+    return [[r["quantity"], r["question"], sig(r["prediction"]), sig(r["theory"]), sig(r["measured"]),
+             r["theory_source"]] for r in t.get("rows", [])]
+
+
+def teaching_sentence(summary: dict) -> str:
+    t = summary.get("teaching") or {}
+    if t.get("flag"):
+        return f"⚠ These predictions were {t['flag']}."
+    return "These predictions were locked before the run started."
+
+
+LAG_HEADER = ["service", "load step (phase)", "decided +s", "first new replica ready +s", "lag s"]
+
+
+def lag_rows(summary: dict) -> list[list[str]]:
+    origin = summary["run"]["started"]
+    rel = lambda t: fmt(t - origin, 1) if t is not None else "–"  # noqa: E731
+    return [[lag["service"], lag["load_step_phase"] or "–", rel(lag["decided_at"]), rel(lag["first_ready_at"]),
+             fmt(lag["lag_seconds"], 1)] for lag in summary["hpa_lag"]]
 
 
 def intro(summary: dict) -> list[str]:
@@ -234,44 +283,101 @@ def intro(summary: dict) -> list[str]:
             f"Locust {env.get('locust', '?')}; {env.get('cpu_count', '?')} cores; seed {env.get('seed', '?')}.",
             "Latencies are end to end from each request's *intended* start (open-loop arrivals), so "
             "queueing in the client counts too; server-side quantiles come from the services' "
-            "Prometheus histograms over the same windows (each phase minus its warm-up and cool-down)."]
+            "Prometheus histograms over the same windows (each phase minus its warm-up and cool-down). "
+            "Predictions use the measured λ, μ and c; a verdict is inconclusive when the measurement's "
+            "own 95% interval is wider than the tolerance."]
+
+
+def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """(title, sentence, header, rows) of every table section, in report order; empty ones left out."""
+    parts = [
+        ("Phases (client side)", "", phase_header(summary), phase_rows(summary)),
+        ("Services (server side)", "Own W is the service's own response time (queueing + work), "
+         "without its downstream calls.", SERVICE_HEADER, service_rows(summary)),
+        ("Measured against predicted", "Textbook models with measured inputs.", PREDICTION_HEADER,
+         prediction_rows(summary, "textbook")),
+    ]
+    if has_slo(summary):
+        parts.append(("SLO composition", "Per-service shares are of each service's own latency; the end-to-end "
+                      "share counts failed requests as violations.", SLO_HEADER, slo_rows(summary)))
+    parts.append(("Seed toy models", "The seed lab's constants as separate rows: where they part from the "
+                  "measurement, the textbook rows above say why.", PREDICTION_HEADER, prediction_rows(summary, "seed")))
+    if summary["hpa_lag"] and not (summary.get("hpa_lag_timeline") or {}).get("scale_ups"):
+        parts.append(("Autoscaling lag", "From the load step to the first new replica ready (the waterfall "
+                      "of its terms is drawn by the HPA-lag plot when one is registered).", LAG_HEADER,
+                      lag_rows(summary)))
+    from analysis import lagtimeline  # noqa: PLC0415
+    parts += lagtimeline.report_sections(summary)
+    parts.append(("Cost", cost_sentence(summary), COST_HEADER, cost_rows(summary)))
+    if summary.get("teaching"):
+        parts.append(("Your predictions", teaching_sentence(summary), TEACHING_HEADER, teaching_rows(summary)))
+    return [p for p in parts if p[3] or p[0] in ("Phases (client side)", "Measured against predicted", "Cost")]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def render_markdown(summary: dict, plots: list[pathlib.Path], *, base: pathlib.Path) -> str:
-    parts = [f"# tailstorm report: {summary['run']['scenario']}", "", *intro(summary), "",
-             "## Phases (client side)", "", markdown_table(PHASE_HEADER, phase_rows(summary)), "",
-             "## Services (server side)", "", markdown_table(SERVICE_HEADER, service_rows(summary)), "",
-             "## Measured against predicted", "", markdown_table(PREDICTION_HEADER, prediction_rows(summary)), "",
-             "## Plots", ""]
-    parts += [f"![{p.stem}]({p.relative_to(base)})" for p in plots]
+    parts = [f"# tailstorm report: {summary['run']['scenario']}", "", *intro(summary), ""]
+    for title, sentence, header, rows in sections(summary):
+        parts += [f"## {title}", ""] + ([sentence, ""] if sentence else []) + [markdown_table(header, rows), ""]
+    parts += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(base)})" for p in plots]
     return "\n".join(parts) + "\n"
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td class='{cell_class(c)}'>{html.escape(c)}</td>" for c in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td class='{cell_class(c)}'>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                    for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def cell_class(cell: str) -> str:
-    return {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive"}.get(cell, "")
+    return {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive", "NO": "fail"}.get(cell, "")
+
+
+PLOT_FRAME_COLOUR = "#3a5f8a"
+"""Border of every plot figure in report.html; the screenshot test finds the plots by it."""
 
 
 def render_html(summary: dict, plots: list[pathlib.Path]) -> str:
     images = "".join(
-        f"<figure><img alt='{p.stem}' src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
+        f"<figure class='plot' id='plot-{p.stem}'><img alt='{p.stem}' "
+        f"src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
         f"<figcaption>{p.stem}</figcaption></figure>" for p in plots)
     paragraphs = "".join(f"<p>{html.escape(text)}</p>" for text in intro(summary))
+    tables = "".join(f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(sentence)}</p>" if sentence else "")
+                     + html_table(header, rows) for title, sentence, header, rows in sections(summary))
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>tailstorm report: {html.escape(summary['run']['scenario'])}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
 th{{background:#f3f3f3}}.pass{{background:#d8f5d8}}.fail{{background:#f8d0d0}}.inconclusive{{background:#f5f0d0}}
-img{{max-width:100%}}figure{{margin:1em 0}}</style></head><body>
+figure.plot{{margin:1em 0;padding:0;border:4px solid {PLOT_FRAME_COLOUR};width:fit-content;line-height:0}}
+figure.plot img{{display:block;max-width:1100px}}figcaption{{line-height:1.4;padding:2px 6px;font-size:12px}}</style></head><body>
 <h1>tailstorm report: {html.escape(summary['run']['scenario'])}</h1>{paragraphs}
-<h2>Phases (client side)</h2>{html_table(PHASE_HEADER, phase_rows(summary))}
-<h2>Services (server side)</h2>{html_table(SERVICE_HEADER, service_rows(summary))}
-<h2>Measured against predicted</h2>{html_table(PREDICTION_HEADER, prediction_rows(summary))}
-<h2>Plots</h2>{images}</body></html>
+{tables}
+<h2 id="plots">Plots</h2>{images}</body></html>
 """
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m analysis.report RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        paths = build(pathlib.Path(argv[0]))
+    except extract.RunDataError as exc:
+        print(f"tailstorm: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {paths['report_md']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

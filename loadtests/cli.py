@@ -4,6 +4,8 @@
     tailstorm scenarios           list the scenario catalog
     tailstorm validate SCENARIO   check a scenario file without running it
     tailstorm report RUN_DIR      rebuild a run's report from its artefacts
+    tailstorm compare RUN_A RUN_B two runs' summaries side by side (markdown, or --json)
+    tailstorm predict SCENARIO    record your predictions before a run (teaching mode)
     tailstorm formulas ...        the textbook calculator (queueing, SLOs, retries, HPA lag)
     tailstorm gpu ...             GPU serving predictions (roofline and emulated engine)
     tailstorm hpa decide          one HPA decision from a JSON state on stdin
@@ -42,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario")
     report = sub.add_parser("report", help="rebuild a run's report from its artefacts")
     report.add_argument("run_dir", type=pathlib.Path)
+    compare = sub.add_parser("compare", help="two runs' summaries side by side (markdown to stdout)")
+    compare.add_argument("run_a", type=pathlib.Path)
+    compare.add_argument("run_b", type=pathlib.Path)
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON instead")
+    predict = sub.add_parser("predict", help="record your predictions for a scenario before running it")
+    predict.add_argument("scenario", help="catalog name or path to a scenario YAML")
+    predict.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
+                         help="a prediction without prompting, e.g. --set p99_ms=120 or --set spike.error_percent=5; "
+                              "repeatable")
+    predict.add_argument("--runs-dir", type=pathlib.Path, default=pathlib.Path("runs"),
+                         help="runs directory; predictions go to RUNS_DIR/predictions/ (default: runs)")
     for name, (_, help_text) in DELEGATES.items():
         delegate = sub.add_parser(name, help=help_text, add_help=False)
         delegate.add_argument("args", nargs=argparse.REMAINDER)
@@ -97,7 +110,74 @@ def dispatch(args: argparse.Namespace) -> int:
         paths = report.build(args.run_dir)
         print(f"report: {paths['report_md']}")
         return 0
+    if args.command == "compare":
+        from analysis import diffing  # noqa: PLC0415
+        try:
+            result = diffing.diff(diffing.load_summary(args.run_a), diffing.load_summary(args.run_b))
+        except Exception as exc:
+            from analysis import extract  # noqa: PLC0415
+            if isinstance(exc, extract.RunDataError):
+                print(f"tailstorm: {exc}", file=sys.stderr)
+                return 2
+            raise
+        print(diffing.render_json(result) if args.json else diffing.render_markdown(result), end="")
+        return 0
+    if args.command == "predict":
+        return predict(args)
     raise AssertionError(args.command)
+
+
+def predict(args: argparse.Namespace, *, ask=input, interactive: bool | None = None, now: float | None = None) -> int:
+    """Record predictions from --set or, in a terminal, from prompts; flag them when a run already started."""
+    import json  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from analysis import teaching  # noqa: PLC0415
+    loaded = scenario_module.load_scenario(args.scenario).model_dump(mode="json")
+    now = time.time() if now is None else now
+    path = teaching.prediction_path(args.runs_dir / "predictions", loaded["name"])
+    try:
+        values = dict(teaching.parse_assignment(text, scenario=loaded) for text in args.assignments)
+        if not values:
+            if not (sys.stdin.isatty() if interactive is None else interactive):
+                raise teaching.PredictionError("not a terminal: pass predictions with --set NAME=VALUE")
+            values = prompt_predictions(loaded, ask=ask)
+        started = [name for name, at in teaching.run_starts(args.runs_dir, loaded["name"]) if at <= now]
+        document, entry = teaching.add_entry(teaching.load(path), scenario_name=loaded["name"], values=values,
+                                             now=now, runs_already_started=started)
+    except teaching.PredictionError as exc:
+        print(f"tailstorm: {exc}", file=sys.stderr)
+        return 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    print(f"recorded {len(values)} prediction(s) for {loaded['name']} in {path}")
+    if entry["runs_already_started"]:
+        print(f"note: flagged — runs of {loaded['name']} had already started ({', '.join(entry['runs_already_started'])}); "
+              "reports of those runs will not count it as a prediction", file=sys.stderr)
+    return 0
+
+
+def prompt_predictions(loaded: dict, *, ask) -> dict[str, float]:
+    """Ask each quantity of the busiest phase in turn; an empty answer skips it."""
+    from analysis import teaching  # noqa: PLC0415
+    busiest = teaching.busiest_phase([(s["name"], s["arrival_rate_per_second"]) for s in loaded["stages"]])
+    print(f"Predict {loaded['name']} before you run it (busiest phase: {busiest}); Enter skips a question.")
+    values = {}
+    for quantity in teaching.quantities_for(loaded):
+        while True:
+            answer = ask(f"  {quantity.question} ").strip()
+            if not answer:
+                break
+            try:
+                key, value = teaching.parse_assignment(f"{quantity.name}={answer}", scenario=loaded)
+            except teaching.PredictionError as exc:
+                print(f"  {exc}")
+                continue
+            values[key] = value
+            break
+    if not values:
+        raise teaching.PredictionError("no predictions given")
+    return values
 
 
 if __name__ == "__main__":
