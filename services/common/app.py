@@ -59,7 +59,7 @@ class Replica:
         """Admit, queue, work, call downstream; the answer's status tells what happened."""
         service = self.settings.service
         try:
-            await self.station.acquire()
+            granted_at = await self.station.acquire()
         except working.Shed:
             self.metrics.shed.labels(service, "queue_full").inc()
             return error_response(503, f"{service}: admission queue full", shed=True)
@@ -76,20 +76,19 @@ class Replica:
                 if failure is not None:
                     return error_response(503, f"{service}: {failure}", headers={faults.FAULT_HEADER: "gpu"})
             else:
-                await self.work()
+                await self.work(granted_at)
         finally:
             self.station.release()
             self.update_gauges()
         return await self.call_downstream(body, deadline)
 
-    async def work(self) -> None:
-        started = time.perf_counter()
+    async def work(self, granted_at: float) -> None:
         spec, faulted = self.settings.service_time, self.faults
         draws = [working.sample_service_time_seconds(spec, self.rng) for _ in range(self.settings.shards)]
         # shards are looked up in parallel: the request holds its server until the slowest answers
         seconds = max(draws) * faulted.slowdown_factor + faulted.extra_latency_seconds
-        await working.perform_work(seconds, self.settings.work)
-        self.metrics.work_duration.labels(self.settings.service).observe(time.perf_counter() - started)
+        await working.perform_work(seconds, self.settings.work, granted_at=granted_at)
+        self.metrics.work_duration.labels(self.settings.service).observe(time.monotonic() - granted_at)
 
     async def call_downstream(self, body: dict, deadline: calling.Deadline) -> responses.JSONResponse:
         hops = [self.settings.service]

@@ -42,11 +42,18 @@ def burn_cpu(seconds: float) -> None:
             x += 1
 
 
-async def perform_work(seconds: float, kind: str) -> None:
+async def perform_work(seconds: float, kind: str, *, granted_at: float | None = None) -> None:
+    """Hold the server for ``seconds``: burn CPU, or wait until ``granted_at + seconds``.
+
+    Waiting work counts from the moment the server was handed over (``granted_at``, monotonic), not
+    from when the event loop got round to this coroutine: the loop's scheduling lag is an artefact
+    of emulating c servers in one process, and would otherwise inflate every service time.
+    """
     if kind == "cpu":
         await asyncio.to_thread(burn_cpu, seconds)
-    else:
-        await asyncio.sleep(seconds)
+        return
+    start = time.monotonic() if granted_at is None else granted_at
+    await asyncio.sleep(max(0.0, start + seconds - time.monotonic()))
 
 
 class Station:
@@ -56,23 +63,26 @@ class Station:
         self.servers = servers
         self.queue_limit = queue_limit
         self.busy = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[float]] = collections.deque()
 
     @property
     def waiting(self) -> int:
         return len(self._waiters)
 
-    async def acquire(self) -> None:
-        """Take a server, waiting in FIFO order; raise :class:`Shed` if the waiting room is full."""
+    async def acquire(self) -> float:
+        """Take a server, waiting in FIFO order; return when it was granted (monotonic seconds).
+
+        Raises :class:`Shed` if the waiting room is full.
+        """
         if self.busy < self.servers and not self._waiters:
             self.busy += 1
-            return
+            return time.monotonic()
         if len(self._waiters) >= self.queue_limit:
             raise Shed()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         try:
-            await future  # release() hands its server over, so busy is already counted
+            return await future  # release() hands its server over, so busy is already counted
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.release()  # the server was handed over just as we were cancelled
@@ -84,6 +94,6 @@ class Station:
         while self._waiters:
             future = self._waiters.popleft()
             if not future.done():
-                future.set_result(None)  # hand the server to the next in line
+                future.set_result(time.monotonic())  # hand the server to the next in line, now
                 return
         self.busy -= 1

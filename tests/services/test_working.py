@@ -91,3 +91,27 @@ def test_cpu_work_uses_cpu_time_and_wait_work_does_not():
     waited = time.process_time() - before
     assert burned >= 0.045
     assert waited < 0.02
+
+
+def test_waiting_work_counts_from_the_hand_over_not_from_when_the_loop_resumed():
+    import time
+    granted_long_ago = time.monotonic() - 10
+    started = time.monotonic()
+    asyncio.run(working.perform_work(5.0, "wait", granted_at=granted_long_ago))
+    assert time.monotonic() - started < 2.0  # the 5 s ended before the coroutine ran: no sleep
+
+
+def test_a_handed_over_server_reports_when_it_was_granted():
+    import time
+
+    async def scenario():
+        station = working.Station(servers=1, queue_limit=1)
+        await station.acquire()
+        waiter = asyncio.create_task(station.acquire())
+        await asyncio.sleep(0)
+        released_at = time.monotonic()
+        station.release()
+        return released_at, await waiter
+
+    released_at, granted_at = asyncio.run(scenario())
+    assert released_at <= granted_at <= released_at + 0.5

@@ -1,0 +1,94 @@
+"""``work: gpu``: the inference replica serving from the emulated GPU.
+
+Aspects: a request is served by the engine and shows in the vLLM- and DCGM-style metrics; the GPU
+faults set through the admin API take effect (ECC error: 503, not live, not ready, until cleared);
+on the real stack under load the replica's CPU stays low while the GPU-utilisation gauge is high.
+"""
+import concurrent.futures
+import pathlib
+import threading
+import time
+
+import httpx
+import prometheus_client
+from fastapi.testclient import TestClient
+
+from deploy import events as events_module
+from deploy.local import backend as local_backend
+from loadtests import scenario as scenario_module
+from services.common import app as runtime
+from services.common import settings
+
+TOKEN = {"x-tailstorm-admin-token": "t"}
+
+
+def gpu_app(**gpu):
+    registry = prometheus_client.CollectorRegistry()
+    spec = settings.ServiceSettings(service="inference", work="gpu", servers=16, admin_token="t",
+                                    gpu={"time_scale": 0.05, **gpu})
+    return runtime.create_app(spec, registry), registry
+
+
+def test_a_request_runs_on_the_emulated_gpu_and_is_measured():
+    app, registry = gpu_app()
+    with TestClient(app) as client:
+        response = client.post("/v1/work", json={"prompt_tokens": 256, "output_tokens": 32})
+    assert response.status_code == 200
+    names = {m.name for m in registry.collect()}
+    assert "DCGM_FI_DEV_GPU_UTIL" in names and "vllm:generation_tokens" in names
+    generated = [s.value for m in registry.collect() if m.name == "vllm:generation_tokens" for s in m.samples
+                 if s.name.endswith("_total")]
+    prompt = [s.value for m in registry.collect() if m.name == "vllm:prompt_tokens" for s in m.samples
+              if s.name.endswith("_total")]
+    assert generated == [32] and prompt == [256]
+
+
+def test_an_ecc_error_fails_requests_and_liveness_until_cleared():
+    app, _ = gpu_app()
+    with TestClient(app) as client:
+        assert client.post("/admin/faults", json={"gpu_ecc_error": True}, headers=TOKEN).status_code == 200
+        response = client.post("/v1/work", json={})
+        assert response.status_code == 503 and response.headers["x-tailstorm-fault"] == "gpu"
+        assert client.get("/healthz").status_code == 503
+        assert client.get("/readyz").status_code == 503
+        client.delete("/admin/faults", headers=TOKEN)
+        assert client.get("/healthz").status_code == 200
+        assert client.post("/v1/work", json={}).status_code == 200
+
+
+def metric(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and line[len(name)] in "{ ")
+
+
+def test_under_load_the_gpu_replica_uses_little_cpu_while_the_gpu_gauge_is_high(tmp_path):
+    scenario = scenario_module.load_scenario(pathlib.Path(__file__).parents[1] / "deploy" / "data" / "gpu-test.yaml")
+    events = events_module.EventLog(tmp_path / "events.jsonl")
+    with local_backend.LocalBackend(scenario, tmp_path, events=events) as backend:
+        entry = backend.endpoints()["entry_url"]
+        replica = backend.endpoints()["replicas"]["inference"][0]
+        before = metric(httpx.get(f"{replica}/metrics").text, "process_cpu_seconds_total")
+        gauge_readings = []
+        done = threading.Event()
+
+        def read_gauge():
+            while not done.wait(0.5):
+                gauge_readings.append(metric(httpx.get(f"{replica}/metrics").text, "DCGM_FI_DEV_GPU_UTIL"))
+
+        reader = threading.Thread(target=read_gauge)
+        reader.start()
+        started = time.monotonic()
+        body = {"prompt_tokens": 512, "output_tokens": 128}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+            statuses = list(pool.map(lambda _: httpx.post(f"{entry}/v1/work", json=body, timeout=30).status_code,
+                                     range(96)))
+        wall = time.monotonic() - started
+        done.set()
+        reader.join()
+        cpu = metric(httpx.get(f"{replica}/metrics").text, "process_cpu_seconds_total") - before
+    events.close()
+    assert statuses == [200] * 96
+    print(f"GPU gauge readings {gauge_readings}; replica CPU {cpu:.2f} s over {wall:.1f} s wall")
+    busy = sorted(gauge_readings)[len(gauge_readings) // 2]
+    assert busy >= 80, gauge_readings  # the emulated GPU was busy most of the time
+    assert cpu / wall < 0.35, (cpu, wall)  # while the replica used well under half a core
