@@ -112,7 +112,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
     scenario = scenario_module.load_scenario(scenario_name)
     binaries = [processes.find_binary(n, env_var=f"TAILSTORM_{n.upper()}", hint=h) for n, h in
                 (("envoy", local_backend.ENVOY_HINT), ("prometheus", local_backend.PROMETHEUS_HINT))]
-    run_dir = make_run_dir(pathlib.Path(runs_dir), scenario.name)
+    run_dir = make_run_dir(pathlib.Path(runs_dir).resolve(), scenario.name)
     resolved = scenario.model_dump(mode="json")
     (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
     (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")

@@ -102,7 +102,8 @@ class LocalBackend:
                  entry_port: int | None = None, prometheus_port: int | None = None,
                  startup_timeout_seconds: float = 60.0) -> None:
         self.scenario = scenario
-        self.run_dir = pathlib.Path(run_dir)
+        # absolute: Prometheus resolves relative file_sd paths against its config file's folder
+        self.run_dir = pathlib.Path(run_dir).resolve()
         self.events = events
         self.entry_port = entry_port
         self.prometheus_port = prometheus_port

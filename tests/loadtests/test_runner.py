@@ -20,9 +20,9 @@ from deploy.local import processes
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def tailstorm(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "loadtests.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+def tailstorm(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "loadtests.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def only_run_dir(runs: pathlib.Path) -> pathlib.Path:
@@ -35,10 +35,11 @@ def recorded_pids(run_dir: pathlib.Path) -> list[int]:
 
 
 def test_a_run_writes_every_artefact_with_measured_numbers(tmp_path):
-    process = tailstorm("run", "smoke", "--runs-dir", str(tmp_path))
+    # a relative --runs-dir, as `make chaos-spike` passes it: every tool must still find its files
+    process = tailstorm("run", "smoke", "--runs-dir", "runs", cwd=tmp_path)
     out, err = process.communicate(timeout=240)
     assert process.returncode == 0, err
-    run_dir = only_run_dir(tmp_path)
+    run_dir = only_run_dir(tmp_path / "runs")
     for name in ("report.md", "report.html", "summary.json", "events.jsonl", "environment.json", "scenario.yaml",
                  "locust/requests.csv", "locust/locust_stats_history.csv", "prometheus/request_bucket.json",
                  "plots/latency.png"):
