@@ -57,7 +57,7 @@ def latency_plot(data, path: pathlib.Path) -> None:
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("end-to-end latency (ms)")
     ax.set_title("End-to-end latency from intended start (2 s bins)")
-    ax.legend(loc="upper right", fontsize=8)
+    legend(ax, loc="upper right")
     save(fig, path)
 
 
@@ -83,7 +83,7 @@ def throughput_plot(data, path: pathlib.Path) -> None:
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("requests per second")
     ax.set_title("Offered load, goodput and errors")
-    ax.legend(loc="upper right", fontsize=8)
+    legend(ax, loc="upper right")
     save(fig, path)
 
 
@@ -110,8 +110,16 @@ def gauge_plot(data, path: pathlib.Path, *, series: str, ylabel: str, title: str
     ax.set_xlabel("seconds since start")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
+    legend(ax, loc="upper right")
     save(fig, path)
+
+
+def legend(ax, loc: str) -> None:
+    """A legend when something was drawn; a run without that data gets a note instead of a warning."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc=loc, fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no data in this run", transform=ax.transAxes, ha="center", color="#888")
 
 
 def save(fig, path: pathlib.Path) -> None:
@@ -160,7 +168,7 @@ def utilisation_plot(run, summary: dict, path: pathlib.Path) -> None:
     ax.set_xlabel("utilisation ρ = λ/(cμ), measured λ, μ, c")
     ax.set_ylabel("own response time / mean service time")
     ax.set_title("Utilisation against response time: measured (o), M/M/c or G/G/c prediction (x), M/M/c curve")
-    ax.legend(loc="upper left", fontsize=8)
+    legend(ax, loc="upper left")
     save(fig, path)
 
 
@@ -212,7 +220,7 @@ def retry_plot(run, summary: dict, path: pathlib.Path) -> None:
     ax.set_ylabel("attempts per request from the layer above")
     ax.set_title("Retry amplification by layer (bars measured, x predicted)"
                  + ("" if configured else ": no retries happened in this run"))
-    ax.legend(loc="upper right", fontsize=8)
+    legend(ax, loc="upper right")
     save(fig, path)
 
 
@@ -233,7 +241,7 @@ def overflow_plot(run, summary: dict, path: pathlib.Path) -> None:
     top.set_ylabel("overflow 503/s")
     top.set_title("Envoy circuit-breaker overflows per upstream cluster")
     if top.get_legend_handles_labels()[0]:
-        top.legend(loc="upper right", fontsize=8)
+        legend(top, loc="upper right")
     rows = [p for p in summary["predictions"] if p["check"] in ("envoy_overflow", "mmck_blocking")]
     labels = [f"{r['subject']}\n{r['phase']}" for r in rows]
     xs = list(range(len(rows)))
@@ -247,7 +255,7 @@ def overflow_plot(run, summary: dict, path: pathlib.Path) -> None:
     bottom.set_ylabel("share of requests refused")
     bottom.set_title("Blocking share per phase: measured against M/M/c/K")
     if rows:
-        bottom.legend(loc="upper right", fontsize=8)
+        legend(bottom, loc="upper right")
     else:
         bottom.text(0.5, 0.5, "no breaker or queue overflow predicted or measured", ha="center",
                     transform=bottom.transAxes)
