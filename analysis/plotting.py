@@ -100,18 +100,29 @@ def counter_rate(series_list) -> tuple[list[float], list[float]]:
     return times, [totals[t] for t in times]
 
 
-def gauge_plot(data, path: pathlib.Path, *, series: str, ylabel: str, title: str) -> None:
+def gauge_plot(data, path: pathlib.Path, *, series: str, ylabel: str, title: str,
+               decisions: bool = False) -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
     shade_phases(ax, data)
     for service in data.services:
         times, values = extract.sampled_sum(data.series[series], "service", service)
         if times:
-            ax.plot([t - data.origin for t in times], values, label=service, drawstyle="steps-post")
+            line, = ax.plot([t - data.origin for t in times], values, label=service, drawstyle="steps-post")
+            if decisions:
+                mark_decisions(ax, data, service, colour=line.get_color())
     ax.set_xlabel("seconds since start")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     legend(ax, loc="upper right")
     save(fig, path)
+
+
+def mark_decisions(ax, data, service: str, *, colour: str) -> None:
+    """The HPA's rescale decisions for ``service``: a marker at the decision time and desired count."""
+    chosen = [e for e in data.events if e["type"] == "hpa_decision" and e.get("service") == service]
+    if chosen:
+        ax.scatter([e["time"] - data.origin for e in chosen], [e["desired_replicas"] for e in chosen],
+                   marker="v", s=60, color=colour, zorder=5, label=f"HPA decision ({service})")
 
 
 def legend(ax, loc: str) -> None:
@@ -292,7 +303,8 @@ def draw_all(run, summary: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     throughput_plot(run, paths["throughput"])
     gauge_plot(run, paths["in_flight"], series="in_flight", ylabel="requests in the service",
                title="In-flight requests per service (queued + working + calling)")
-    gauge_plot(run, paths["replicas"], series="ready", ylabel="ready replicas", title="Ready replicas per service")
+    gauge_plot(run, paths["replicas"], series="ready", ylabel="ready replicas", decisions=True,
+               title="Ready replicas per service, with the HPA's decisions (▼ at the desired count)")
     utilisation_plot(run, summary, paths["utilisation"])
     retry_plot(run, summary, paths["retries"])
     overflow_plot(run, summary, paths["overflow"])
