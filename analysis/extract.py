@@ -177,11 +177,6 @@ def counter_rate(series: Series, start: float, end: float) -> float | None:
     return total / span if span > 0 else None
 
 
-def gauge_samples(series: Series, start: float, end: float) -> tuple[float, ...]:
-    first = bisect.bisect_left(series.times, start)
-    return series.values[first:bisect.bisect_right(series.times, end)]
-
-
 def gauge_mean(series: Series, start: float, end: float) -> float | None:
     """Mean of a gauge's samples inside [start, end]; None if there are none."""
     first = bisect.bisect_left(series.times, start)

@@ -27,8 +27,6 @@ import sys
 
 from analysis import checks, cost, extract, measures, teaching
 
-RunData = extract.Run  # the name the first report used
-
 
 def summarize(run: extract.Run, *, prices: cost.Prices | None = None, predictions: dict | None = None) -> dict:
     """Everything the report shows, as plain data."""
