@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = pathlib.Path(tmp)
         events = events_module.EventLog(run_dir / "events.jsonl")
         with local_backend.LocalBackend(scenario, run_dir, events=events) as backend:
-            port = processes.free_port()
+            port = backend.ports.allocate(what="the bare endpoint")
             bare = backend.table.start(
                 name="bare-uvicorn", log_path=run_dir / "bare.log", cwd=ROOT / "bench",
                 argv=[sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(port),

@@ -33,11 +33,14 @@ METRIC_CROSSED_TARGET = "metric_crossed_target"
 P99_RECOVERED = "p99_recovered"
 # Chaos.
 FAULT = "fault"  # {service, kind, ...}
+# The testbed's own parts (Envoys, Prometheus, Locust): not the system under test.
+PROCESS_DIED = "process_died"  # {process, role, service, returncode, log_tail}
+PROCESS_RECOVERED = "process_recovered"  # restarted and serving again: {process, role, service, down_since, restarts}
 
 TYPES = frozenset({
     RUN_STARTED, RUN_FINISHED, PHASE, SCALE, POD_CREATED, POD_SCHEDULED, POD_STARTED, POD_READY,
     POD_FIRST_REQUEST, POD_DRAINING, POD_DELETED, POD_DIED, HPA_DECISION, METRIC_CROSSED_TARGET,
-    P99_RECOVERED, FAULT,
+    P99_RECOVERED, FAULT, PROCESS_DIED, PROCESS_RECOVERED,
 })
 
 

@@ -20,6 +20,9 @@ HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_mana
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 CLA = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+ADMIN_PREFIX = "/admin"
+"""The replicas' fault-injection API (services/common/faults.py); refused by every proxy."""
+ADMIN_REFUSAL = "the admin API is not served through the proxy\n"
 
 
 def seconds(value: float) -> str:
@@ -59,13 +62,24 @@ def render_listener(*, service: str, address: str, port: int, envoy: dict) -> di
     return {
         "name": f"{service}_ingress",
         "address": {"socket_address": {"address": address, "port_value": port}},
+        # a second listener on this port must fail to bind, not share it: with SO_REUSEPORT two
+        # proxies on one port split the connections between them, one service's traffic going to another
+        "enable_reuse_port": False,
         "filter_chains": [{"filters": [{
             "name": "envoy.filters.network.http_connection_manager",
             "typed_config": {
                 "@type": HCM,
                 "stat_prefix": service,
+                # /v1/../admin, //admin and %2e forms reach the /admin route below, not the replica
+                "normalize_path": True,
+                "merge_slashes": True,
                 "route_config": {"name": service, "virtual_hosts": [{
-                    "name": service, "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": route}],
+                    "name": service, "domains": ["*"], "routes": [
+                        # the fault/admin API answers only on a replica's own address, never through its proxy
+                        {"match": {"prefix": ADMIN_PREFIX}, "direct_response": {
+                            "status": 404, "body": {"inline_string": ADMIN_REFUSAL}}},
+                        {"match": {"prefix": "/"}, "route": route},
+                    ],
                 }]},
                 "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
             },

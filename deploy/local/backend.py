@@ -20,6 +20,13 @@ Scaling down drains: the replica leaves Envoy's endpoints first (no new requests
 accepted, is scraped one last time, and only then gets SIGTERM. Pods that are not Ready go first
 (ReplicaSet deletion order); one that never started is just deleted. ``down`` always stops every
 process it started, whatever state the run is in.
+
+Ports come from a :class:`ports.PortAllocator` (never one number twice, reserved against other
+runs), and ``up`` checks that every process holds the ports it was given, starting it again on
+fresh ports when an outside process won the race to bind. The same thread watches the testbed's
+own parts: an Envoy or Prometheus that dies is a ``process_died`` event at once and is started
+again with the same configuration, ports and TSDB (``process_recovered`` when it serves again), so
+the report can mark the outage instead of drawing zeros across it.
 """
 from __future__ import annotations
 
@@ -33,12 +40,14 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable
 
 import httpx
 import yaml
 
 from deploy import events as events_module
 from deploy.envoy import render as envoy_render
+from deploy.local import ports as ports_module
 from deploy.local import processes
 from deploy.prometheus import render as prometheus_render
 
@@ -54,6 +63,10 @@ RUNNING = "Running"
 LIFECYCLE_TICK_SECONDS = 0.05
 WATCH_INTERVAL_SECONDS = 0.25
 FIRST_REQUEST_POLL_SECONDS = 0.25
+BIND_ATTEMPTS = 3
+"""Starts of one process on fresh ports before a lost bind race becomes an error."""
+MAX_RESTARTS = 5
+"""Restarts of one Envoy or Prometheus in a run before the backend gives up on it."""
 
 
 @dataclasses.dataclass
@@ -100,13 +113,14 @@ class LocalBackend:
 
     def __init__(self, scenario, run_dir: pathlib.Path, *, events: events_module.EventLog,
                  entry_port: int | None = None, prometheus_port: int | None = None,
-                 startup_timeout_seconds: float = 60.0) -> None:
+                 startup_timeout_seconds: float = 60.0, ports: ports_module.PortAllocator | None = None) -> None:
         self.scenario = scenario
         # absolute: Prometheus resolves relative file_sd paths against its config file's folder
         self.run_dir = pathlib.Path(run_dir).resolve()
         self.events = events
         self.entry_port = entry_port
         self.prometheus_port = prometheus_port
+        self.fixed_prometheus_port = prometheus_port is not None
         self.startup_timeout_seconds = startup_timeout_seconds
         self.admin_token = secrets.token_hex(16)
         self.dir = self.run_dir / "backend"
@@ -120,6 +134,11 @@ class LocalBackend:
         self._http = httpx.Client(timeout=2.0)
         self.prometheus: processes.ManagedProcess | None = None
         self.prometheus_url = ""
+        self.ports = ports or ports_module.PortAllocator()
+        self._binaries: dict[str, str] = {}
+        self._outages: dict[str, dict] = {}
+        """Process name → {down_since, restarts, process} of an Envoy/Prometheus being restarted."""
+        self._restarts: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -131,21 +150,30 @@ class LocalBackend:
         self.down()
 
     def up(self) -> None:
-        """Start Prometheus, one Envoy per service and the scenario's replicas; wait until all serve."""
-        envoy_bin = processes.find_binary("envoy", env_var="TAILSTORM_ENVOY", hint=ENVOY_HINT)
-        prometheus_bin = processes.find_binary("prometheus", env_var="TAILSTORM_PROMETHEUS", hint=PROMETHEUS_HINT)
+        """Start Envoys, replicas and Prometheus on ports each verifiably holds; wait until all serve."""
+        self._binaries = {
+            "envoy": processes.find_binary("envoy", env_var="TAILSTORM_ENVOY", hint=ENVOY_HINT),
+            "prometheus": processes.find_binary("prometheus", env_var="TAILSTORM_PROMETHEUS", hint=PROMETHEUS_HINT)}
         for sub in ("eds", "file_sd", "logs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        self._allocate_proxies()
         try:
-            self._start_prometheus(prometheus_bin)
-            for service, spec in self.scenario.services.items():
-                self._write_eds(service, [])
-                for _ in range(spec.replicas):
-                    self._start_replica(service)
-                self._write_eds(service, self._endpoints_of(service))
-            for proxy in self.proxies.values():
-                self._start_envoy(envoy_bin, proxy)
+            self._allocate_proxies()
+            replicas = [self._initial_replica(s) for s, spec in self.scenario.services.items()
+                        for _ in range(spec.replicas)]
+            # the initial endpoints are in EDS when each Envoy starts, so its cluster warms with them
+            # (seen here: a host added to a running Envoy by an EDS update got "no healthy upstream"
+            # for up to 1.5 s while /clusters already listed it healthy)
+            initial = {s: [("127.0.0.1", r.port) for r in reps] for s, reps in self.replicas.items()}
+            for service, endpoints in initial.items():
+                self._write_eds(service, endpoints)
+            # Envoys before replicas: replicas are told their callees' listener URLs at start, so a
+            # listener port lost to a bind race must be replaced before any replica starts
+            self._start_bound([lambda s=s: self._start_envoy(self.proxies[s]) for s in self.proxies])
+            self._start_bound(replicas)
+            for service in self.scenario.services:
+                if self._endpoints_of(service) != initial[service]:  # a replica moved to a fresh port
+                    self._write_eds(service, self._endpoints_of(service))
+            self._start_bound([self._start_prometheus])
             self._write_targets()
             self._wait_until_serving()
         except BaseException:
@@ -166,6 +194,7 @@ class LocalBackend:
             process.stop(grace_seconds=10)
             self.table.forget(process.name)
         self._http.close()
+        self.ports.close()
 
     # -- the backend interface -----------------------------------------------------------------
 
@@ -232,34 +261,87 @@ class LocalBackend:
 
     def _allocate_proxies(self) -> None:
         for service in self.scenario.services:
-            listen = (processes.claim_port(self.entry_port, what="the entry proxy", flag="--entry-port")
-                      if service == self.scenario.entry else processes.free_port())
-            self.proxies[service] = Proxy(service, listen, processes.free_port(), self.dir / "eds" / f"{service}.yaml")
-        self.prometheus_port = processes.claim_port(self.prometheus_port, what="Prometheus", flag="--prometheus-port")
+            listen = (self.ports.claim(self.entry_port, what="the entry proxy", flag="--entry-port")
+                      if service == self.scenario.entry else self.ports.allocate(what=f"the {service} proxy"))
+            admin = self.ports.allocate(what=f"the {service} proxy's admin")
+            self.proxies[service] = Proxy(service, listen, admin, self.dir / "eds" / f"{service}.yaml")
+        self.prometheus_port = self.ports.claim(self.prometheus_port, what="Prometheus", flag="--prometheus-port")
+        self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
 
-    def _start_prometheus(self, binary: str) -> None:
+    # Each starter launches one process and returns (process, its ports, re-port): ``re-port``
+    # moves it to fresh ports after a lost bind race, or is None when its port may not change
+    # (a port the user fixed with a flag).
+
+    def _start_bound(self, starters: list) -> None:
+        """Launch every process, then make sure each holds its own ports; restart the losers of a
+        bind race on fresh ports (BackendError after BIND_ATTEMPTS or on any other failure)."""
+        pending = [(starter, 1, *starter()) for starter in starters]
+        deadline = time.monotonic() + self.startup_timeout_seconds
+        while pending:
+            still = []
+            for starter, attempt, process, wanted, report in pending:
+                if all(ports_module.listens_on(process.pid, port) for port in wanted):
+                    continue
+                if process.is_running():
+                    if time.monotonic() > deadline:
+                        raise processes.BackendError(
+                            f"timed out after {self.startup_timeout_seconds:g} s waiting for {process.name} to listen "
+                            f"on port(s) {', '.join(map(str, wanted))}; its log ends:\n{process.log_tail()}")
+                    still.append((starter, attempt, process, wanted, report))
+                    continue
+                process.stop(grace_seconds=0)
+                self.table.forget(process.name)
+                lost = ports_module.lost_bind(process.log_tail(20))
+                if not lost or report is None or attempt >= BIND_ATTEMPTS:
+                    why = "its port was taken by another process" if lost else f"exited with code {process.returncode}"
+                    raise processes.BackendError(f"{process.name} could not start: {why}; its log ends:\n"
+                                                 f"{process.log_tail()}")
+                logger.warning("%s lost port(s) %s to another process; starting it on fresh ports", process.name, wanted)
+                report()
+                still.append((starter, attempt + 1, *starter()))
+            pending = still
+            if pending:
+                time.sleep(0.05)
+
+    def _start_prometheus(self):
         config_path = self.dir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(prometheus_render.render_config(file_sd_dir=self.dir / "file_sd")))
-        (self.dir / "file_sd" / "apps.json").write_text("[]")
-        (self.dir / "file_sd" / "envoys.json").write_text("[]")
-        self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
+        for name in ("apps.json", "envoys.json"):
+            if not (self.dir / "file_sd" / name).exists():
+                (self.dir / "file_sd" / name).write_text("[]")
         self.prometheus = self.table.start(
             name="prometheus", log_path=self.dir / "logs" / "prometheus.log",
-            argv=[binary, f"--config.file={config_path}", f"--storage.tsdb.path={self.run_dir / 'prometheus' / 'tsdb'}",
+            argv=[self._binaries["prometheus"], f"--config.file={config_path}",
+                  f"--storage.tsdb.path={self.run_dir / 'prometheus' / 'tsdb'}",
                   f"--web.listen-address=127.0.0.1:{self.prometheus_port}", "--storage.tsdb.retention.time=7d",
+                  # a sample stands for the moments after it only this long (default 5 min): when a
+                  # target or Prometheus itself stops, queries show a gap instead of its last value
+                  f"--query.lookback-delta={prometheus_render.LOOKBACK_SECONDS}s",
                   "--web.enable-lifecycle", "--log.level=warn"])
+        return self.prometheus, [self.prometheus_port], None if self.fixed_prometheus_port else self._reallocate_prometheus
 
-    def _start_envoy(self, binary: str, proxy: Proxy) -> None:
+    def _reallocate_prometheus(self) -> None:
+        self.prometheus_port = self.ports.allocate(what="Prometheus")
+        self.prometheus_url = f"http://127.0.0.1:{self.prometheus_port}"
+
+    def _start_envoy(self, proxy: Proxy):
         envoy_settings = self.scenario.envoy_for(proxy.service).model_dump()
         bootstrap = envoy_render.render_bootstrap(service=proxy.service, listen_port=proxy.listen_port,
                                                   admin_port=proxy.admin_port, eds_path=proxy.eds_path,
                                                   envoy=envoy_settings)
         config_path = self.dir / f"envoy-{proxy.service}.yaml"
         config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
-        self.table.start(
+        process = self.table.start(
             name=f"envoy-{proxy.service}", log_path=self.dir / "logs" / f"envoy-{proxy.service}.log",
-            argv=[binary, "-c", str(config_path), "--disable-hot-restart", "--reject-unknown-dynamic-fields",
-                  "--concurrency", "1", "-l", "warning"])
+            argv=[self._binaries["envoy"], "-c", str(config_path), "--disable-hot-restart",
+                  "--reject-unknown-dynamic-fields", "--concurrency", "1", "-l", "warning"])
+
+        def reallocate() -> None:
+            self.proxies[proxy.service] = dataclasses.replace(
+                proxy, listen_port=self.ports.allocate(what=f"the {proxy.service} proxy"),
+                admin_port=self.ports.allocate(what=f"the {proxy.service} proxy's admin"))
+        fixed = proxy.service == self.scenario.entry and self.entry_port is not None  # the user chose it
+        return process, [proxy.listen_port, proxy.admin_port], None if fixed else reallocate
 
     def _replica_env(self, service: str, name: str) -> dict[str, str]:
         spec = self.scenario.services[service]
@@ -279,21 +361,29 @@ class LocalBackend:
             env["TAILSTORM_CALLS"] = json.dumps(calls)
         return env
 
-    def _start_replica(self, service: str) -> Replica:
-        """An initial replica: created, scheduled and started at once (the stack is not up yet)."""
+    def _initial_replica(self, service: str):
+        """An initial replica, created and scheduled at once (the stack is not up yet); returns its
+        starter for :meth:`_start_bound` (a second start after a lost bind reuses the pod)."""
         name = f"{service}-{next(self._serial)}"
         now = time.time()
         self.events.emit(events_module.POD_CREATED, service=service, pod=name)
         self.events.emit(events_module.POD_SCHEDULED, service=service, pod=name)
-        replica = Replica(service, name, processes.free_port(), created_at=now, scheduled_at=now)
-        self._spawn(replica)
+        replica = Replica(service, name, self.ports.allocate(what=f"replica {name}"), created_at=now, scheduled_at=now)
         self.replicas[service].append(replica)
-        return replica
+
+        def reallocate() -> None:
+            replica.port = self.ports.allocate(what=f"replica {name}")
+
+        def start():
+            self._spawn(replica)
+            return replica.process, [replica.port], reallocate
+        return start
 
     def _create_pod(self, service: str) -> Replica:
         """A run-time replica: Pending now; the lifecycle thread schedules and starts it later."""
         name = f"{service}-{next(self._serial)}"
-        replica = Replica(service, name, processes.free_port(), emulated=True, created_at=time.time())
+        replica = Replica(service, name, self.ports.allocate(what=f"replica {name}"), emulated=True,
+                          created_at=time.time())
         self.events.emit(events_module.POD_CREATED, time_seconds=replica.created_at, service=service, pod=name)
         self.replicas[service].append(replica)
         return replica
@@ -388,8 +478,13 @@ class LocalBackend:
         timeout = self.startup_timeout_seconds
         processes.wait_until(lambda: self._ok(f"{self.prometheus_url}/-/ready"), timeout_seconds=timeout,
                              what="Prometheus to become ready", failed=lambda: self._exited(self.prometheus))
+        # every counter has a sample from before the load, so its first increase is measured, not assumed
+        expected = sum(len(reps) for reps in self.replicas.values()) + len(self.proxies)
+        processes.wait_until(lambda: self._scraped_targets() >= expected, timeout_seconds=timeout,
+                             what=f"Prometheus to scrape all {expected} targets once",
+                             failed=lambda: self._exited(self.prometheus))
         for service, proxy in self.proxies.items():
-            envoy = next(p for p in self.table.all() if p.name == f"envoy-{service}")
+            envoy = self.table.get(f"envoy-{service}")
             processes.wait_until(lambda: self._ok(f"{proxy.admin_url}/ready"), timeout_seconds=timeout,
                                  what=f"Envoy for {service} to become ready", failed=lambda e=envoy: self._exited(e))
             for replica in self.replicas[service]:
@@ -397,6 +492,13 @@ class LocalBackend:
                                      timeout_seconds=timeout, what=f"{replica.name} to pass Envoy's health check",
                                      failed=lambda r=replica: self._exited(r.process))
                 self._mark_ready(replica)
+
+    def _scraped_targets(self) -> int:
+        response = self._get(f"{self.prometheus_url}/api/v1/targets?state=active")
+        try:
+            return sum(t["health"] == "up" for t in response.json()["data"]["activeTargets"])
+        except (AttributeError, KeyError, ValueError, TypeError):
+            return 0
 
     def _ok(self, url: str) -> bool:
         response = self._get(url)
@@ -417,7 +519,7 @@ class LocalBackend:
 
     def _lifecycle(self) -> None:
         """Until ``down``: take run-time pods through their phases, probe them, notice first requests,
-        and notice replicas that became ready or died on their own."""
+        notice replicas that became ready or died on their own, and restart a dead Envoy or Prometheus."""
         next_watch = next_first_request = 0.0
         while not self._stopping.wait(LIFECYCLE_TICK_SECONDS):
             now = time.monotonic()
@@ -431,6 +533,49 @@ class LocalBackend:
                 with self._lock:
                     for service, replicas in self.replicas.items():
                         self._check_service(service, replicas)
+                self._check_infrastructure()
+
+    # -- the testbed's own parts ------------------------------------------------------------------
+
+    def _infrastructure(self) -> dict[str, tuple[str, str | None, Callable]]:
+        """Process name → (role, service, restart) of every Envoy and the Prometheus."""
+        parts = {f"envoy-{s}": ("envoy", s, lambda p=proxy: self._start_envoy(p)[0]) for s, proxy in self.proxies.items()}
+        parts["prometheus"] = ("prometheus", None, lambda: self._start_prometheus()[0])
+        return parts
+
+    def _check_infrastructure(self) -> None:
+        """A dead Envoy or Prometheus: an event now, a restart on the same config, ports and TSDB,
+        and ``process_recovered`` once it serves again (up to MAX_RESTARTS per process)."""
+        for name, (role, service, restart) in self._infrastructure().items():
+            if self._stopping.is_set():
+                return
+            outage = self._outages.get(name)
+            process = self.table.get(name)
+            if outage is not None and process is not None and process.is_running():
+                if self._serves(role, service):
+                    self._outages.pop(name)
+                    self.events.emit(events_module.PROCESS_RECOVERED, process=name, role=role, service=service,
+                                     down_since=outage["down_since"], restarts=self._restarts[name])
+                continue
+            if process is None or process.is_running():
+                continue
+            returncode = process.stop(grace_seconds=0)  # reaps it
+            self.table.forget(name)
+            if outage is None:
+                outage = self._outages[name] = {"down_since": time.time()}
+                self.events.emit(events_module.PROCESS_DIED, process=name, role=role, service=service,
+                                 returncode=returncode, log_tail=process.log_tail(3))
+            if self._restarts.get(name, 0) >= MAX_RESTARTS:
+                continue  # given up: the outage runs to the end of the run, and the report says so
+            self._restarts[name] = self._restarts.get(name, 0) + 1
+            logger.warning("%s died (code %s); restarting it (%d of %d)", name, returncode, self._restarts[name],
+                           MAX_RESTARTS)
+            restart()
+
+    def _serves(self, role: str, service: str | None) -> bool:
+        if role == "prometheus":
+            return self._ok(f"{self.prometheus_url}/-/ready")
+        return self._ok(f"{self.proxies[service].admin_url}/ready")
 
     def _advance_pods(self) -> None:
         """Pending → scheduled after the scheduling delay → container started after its start delay."""
@@ -495,6 +640,16 @@ class LocalBackend:
         dead = [r for r in replicas if r.process is not None and not r.process.is_running()]
         for replica in dead:
             returncode = replica.process.stop(grace_seconds=0)  # reaps it; no zombie is left
+            if replica.emulated and not replica.ready and ports_module.lost_bind(replica.process.log_tail(20)):
+                # an outside process took its port between allocation and bind: the container
+                # starts again on a fresh port (a restart, as the kubelet would do), nothing is lost
+                logger.warning("%s lost port %d to another process; starting it on a fresh port", replica.name,
+                               replica.port)
+                self.table.forget(replica.name)
+                replica.port = self.ports.allocate(what=f"replica {replica.name}")
+                self._spawn(replica)
+                replica.next_probe_at = replica.started_at + self.scenario.pods.readiness_initial_delay_seconds
+                continue
             self.events.emit(events_module.POD_DIED, service=service, pod=replica.name, returncode=returncode)
             replicas.remove(replica)
             self.table.forget(replica.name)

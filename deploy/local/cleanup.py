@@ -1,9 +1,10 @@
-"""``python -m deploy.local.cleanup RUNS_DIR``: stop processes a killed runner left behind.
+"""``python -m deploy.local.cleanup RUNS_DIR``: stop the processes of runs whose runner died.
 
-A runner that exits normally, or is interrupted, stops everything itself, and its children die
-with it through PDEATHSIG; this is the last resort after a ``kill -9`` of a process group or a
-machine crash. It reads each run's ``pids.json`` and kills only PIDs that still run the recorded
-command.
+A runner that exits normally, or is interrupted, stops everything itself, and its children get
+SIGTERM through PDEATHSIG when it dies; this is the last resort after a ``kill -9`` of a whole
+process group or a machine crash. Each run's ``pids.json`` names its runner: a run whose runner
+still lives is left alone (``make clean`` during a run stops nothing of it); otherwise only the
+processes that still match their recorded PID, start time and command line are stopped.
 """
 from __future__ import annotations
 
@@ -13,10 +14,27 @@ import sys
 from deploy.local import processes
 
 
+def describe(cleanups: list[processes.Cleanup]) -> list[str]:
+    """One line per run that was live or had orphans; runs with nothing left say nothing."""
+    lines = []
+    for cleanup in cleanups:
+        if cleanup.live:
+            lines.append(f"left alone: {cleanup.run_dir.name} is still running")
+        elif cleanup.stopped:
+            pids = ", ".join(map(str, cleanup.stopped))
+            lines.append(f"stopped {len(cleanup.stopped)} leftover process(es) of {cleanup.run_dir.name} "
+                         f"(its runner is gone): {pids}")
+    return lines
+
+
 def main(argv: list[str]) -> int:
     runs_dir = pathlib.Path(argv[0] if argv else "runs")
-    killed = [pid for path in sorted(runs_dir.glob("*/pids.json")) for pid in processes.kill_recorded(path)]
-    print(f"stopped {len(killed)} leftover process(es)" + (f": {killed}" if killed else ""))
+    cleanups = processes.stop_orphans_under(runs_dir)
+    lines = describe(cleanups)
+    for line in lines:
+        print(line)
+    stopped = sum(len(c.stopped) for c in cleanups)
+    print(f"stopped {stopped} leftover process(es)")
     return 0
 
 

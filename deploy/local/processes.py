@@ -1,54 +1,35 @@
-"""Child processes that never outlive the run: ports, binaries, start and stop by PID.
+"""Child processes that never outlive the run: binaries, start and stop by PID, orphan cleanup.
 
 Every child is started in its own session (a terminal's Ctrl-C reaches only the runner, which then
 tears down in order) with ``PR_SET_PDEATHSIG`` so the kernel sends it SIGTERM if the runner dies
-without cleaning up (a crash, SIGKILL). The PIDs are recorded in ``pids.json`` in the run directory,
-so ``make clean`` can find leftovers even then.
+without cleaning up (a crash, SIGKILL). Each child is recorded in ``pids.json`` in the run
+directory with its PID, start time and full command line, next to the runner's own, so
+``make clean`` and the next ``tailstorm run`` can stop the orphans of a runner that died, and leave
+alone every run whose runner still lives (:func:`stop_orphans`). A PID alone identifies nothing:
+PIDs are reused, so a process is ours only if its start time and command line match too.
 """
 from __future__ import annotations
 
 import ctypes
-import errno
+import dataclasses
 import json
 import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 
+import psutil
+
 PR_SET_PDEATHSIG = 1
 
 
 class BackendError(Exception):
     """The local backend cannot do what was asked; the message is one sentence with the fix."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that the OS says is free now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def claim_port(port: int | None, *, what: str, flag: str) -> int:
-    """``port`` if it is free (or a free one when None); a busy port is a BackendError naming the flag."""
-    if port is None:
-        return free_port()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise BackendError(
-                    f"port {port} on 127.0.0.1 for {what} is already in use by another process; "
-                    f"pass another with {flag}, or leave {flag} out to take a free one") from exc
-            raise BackendError(f"cannot use port {port} for {what}: {exc.strerror}") from exc
-    return port
 
 
 def find_binary(name: str, *, env_var: str, hint: str) -> str:
@@ -72,6 +53,42 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """What tells one process from a later one that got the same PID: start time and command line."""
+
+    pid: int
+    create_time: float
+    """``psutil.Process.create_time()``: seconds since the epoch, as the kernel records it."""
+    cmdline: tuple[str, ...]
+
+    @classmethod
+    def of(cls, pid: int) -> "Identity | None":
+        """The identity of a live process, or None if it is gone."""
+        try:
+            process = psutil.Process(pid)
+            with process.oneshot():
+                return cls(pid, process.create_time(), tuple(process.cmdline()))
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            return None
+
+    def is_alive(self) -> bool:
+        """True if the PID still runs the process recorded here (not a zombie, not a reuse)."""
+        now = Identity.of(self.pid)
+        return (now is not None and abs(now.create_time - self.create_time) < 0.05 and now.cmdline == self.cmdline
+                and psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE)
+
+    def as_dict(self) -> dict:
+        return {"pid": self.pid, "create_time": self.create_time, "cmdline": list(self.cmdline)}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Identity | None":
+        try:
+            return cls(int(record["pid"]), float(record["create_time"]), tuple(record["cmdline"]))
+        except (KeyError, TypeError, ValueError):
+            return None  # a pids.json from before identities were recorded: nothing can be matched safely
+
+
 class ManagedProcess:
     """One child process with its log file; ``stop`` is idempotent and always reaps it."""
 
@@ -89,6 +106,10 @@ class ManagedProcess:
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         self.pid = self.popen.pid
+        # right after exec the command line may still be the parent's (fork before exec): record
+        # what Popen was asked to run, which is what /proc shows once exec has happened
+        started = Identity.of(self.pid)
+        self.identity = Identity(self.pid, started.create_time if started else time.time(), tuple(argv))
 
     def is_running(self) -> bool:
         return self.popen.poll() is None
@@ -128,12 +149,18 @@ class ManagedProcess:
 
 
 class ProcessTable:
-    """All processes of one run, mirrored to ``pids.json`` as they start and stop."""
+    """All processes of one run, mirrored to ``pids.json`` as they start and stop.
+
+    The file also names the runner (this process) with its identity, so a cleanup can tell a live
+    run from the orphans of a dead one.
+    """
 
     def __init__(self, pids_path: pathlib.Path) -> None:
         self.pids_path = pids_path
+        self.runner = Identity.of(os.getpid())
         self._lock = threading.Lock()
         self._processes: dict[str, ManagedProcess] = {}
+        self._save()
 
     def start(self, **kwargs) -> ManagedProcess:
         process = ManagedProcess(**kwargs)
@@ -151,9 +178,17 @@ class ProcessTable:
         with self._lock:
             return list(self._processes.values())
 
+    def get(self, name: str) -> ManagedProcess | None:
+        with self._lock:
+            return self._processes.get(name)
+
     def _save(self) -> None:
-        record = {name: {"pid": p.pid, "argv": p.argv} for name, p in self._processes.items()}
-        self.pids_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        record = {"runner": self.runner.as_dict() if self.runner else None,
+                  "processes": {name: p.identity.as_dict() for name, p in self._processes.items()}}
+        text = json.dumps(record, indent=1)
+        tmp = self.pids_path.with_name(f".{self.pids_path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, self.pids_path)  # a reader never sees half a file
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout_seconds: float, what: str,
@@ -171,28 +206,62 @@ def wait_until(predicate: Callable[[], bool], *, timeout_seconds: float, what: s
         time.sleep(interval_seconds)
 
 
-def kill_recorded(pids_path: pathlib.Path) -> list[int]:
-    """Kill leftovers listed in a run's pids.json (for ``make clean`` after a SIGKILLed runner)."""
+@dataclasses.dataclass(frozen=True)
+class Cleanup:
+    """What :func:`stop_orphans` did with one run directory."""
+
+    run_dir: pathlib.Path
+    live: bool
+    """The run's runner still lives: nothing of it was touched."""
+    stopped: tuple[int, ...] = ()
+
+
+def read_record(pids_path: pathlib.Path) -> tuple[Identity | None, dict[str, Identity]]:
+    """(runner, name → process) from a run's pids.json; unreadable or old-format entries are skipped."""
     try:
         record = json.loads(pids_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        return []
-    killed = []
-    for entry in record.values():
-        pid = entry["pid"]
-        if _is_ours(pid, entry["argv"]):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                pass
-    return killed
+        return None, {}
+    if not isinstance(record, dict) or "processes" not in record:
+        return None, {}
+    runner = Identity.from_dict(record.get("runner") or {})
+    children = {name: identity for name, entry in (record.get("processes") or {}).items()
+                if (identity := Identity.from_dict(entry)) is not None}
+    return runner, children
 
 
-def _is_ours(pid: int, argv: list[str]) -> bool:
-    """True if ``pid`` still runs the recorded command line (PIDs get reused)."""
+def stop_orphans(pids_path: pathlib.Path, *, grace_seconds: float = 5.0) -> Cleanup:
+    """Stop the processes a dead runner left behind; never touch a run whose runner still lives.
+
+    A process is stopped only if its PID still runs the recorded start time and command line.
+    """
+    run_dir = pids_path.parent
+    runner, children = read_record(pids_path)
+    if runner is not None and runner.is_alive():
+        return Cleanup(run_dir, live=True)
+    alive = [identity for identity in children.values() if identity.is_alive()]
+    for identity in alive:
+        _signal_group(identity.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and any(identity.is_alive() for identity in alive):
+        time.sleep(0.05)
+    for identity in alive:
+        if identity.is_alive():
+            _signal_group(identity.pid, signal.SIGKILL)
+    return Cleanup(run_dir, live=False, stopped=tuple(identity.pid for identity in alive))
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the process group the child leads (it was started in its own session)."""
     try:
-        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(argv) and cmdline[:1] and os.path.basename(cmdline[0].decode()) == os.path.basename(argv[0])
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_orphans_under(runs_dir: pathlib.Path) -> list[Cleanup]:
+    """:func:`stop_orphans` for every run directory under ``runs_dir``."""
+    return [stop_orphans(path) for path in sorted(pathlib.Path(runs_dir).glob("*/pids.json"))]

@@ -15,6 +15,10 @@ APP_JOB = "tailstorm-app"
 ENVOY_JOB = "tailstorm-envoy"
 RULES_PATH = pathlib.Path(__file__).parent / "rules.yml"
 SCRAPE_INTERVAL_SECONDS = 1
+LOOKBACK_SECONDS = 3
+"""``--query.lookback-delta`` of a run's own Prometheus: how long a sample stands for the moments
+after it. Three scrape intervals ride out scrape jitter; Prometheus' default of 5 min would fill a
+gap (a dead target, or Prometheus itself down) with the last value seen before it."""
 
 
 def render_config(*, file_sd_dir: pathlib.Path, rules_path: pathlib.Path = RULES_PATH) -> dict:
