@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+PASS, FAIL, INCONCLUSIVE, WITHHELD = "pass", "fail", "inconclusive", "withheld"
+"""``withheld``: the run was invalid (or its generator fell behind in that phase), so no verdict is given."""
 TEXTBOOK, SEED = "textbook", "seed"
 
 

@@ -34,6 +34,10 @@ class Request:
     attempts: int
     phase: str
     outcome: str
+    send_lag_seconds: float = 0.0
+    """How late the first attempt left the client after its intended start (the generator's lag)."""
+    answered_attempts: int = 0
+    """Attempts that got an HTTP status (the others never reached a proxy, or timed out on the way)."""
 
     @property
     def ok(self) -> bool:
@@ -84,11 +88,18 @@ def read_events(run_dir: pathlib.Path) -> list[dict]:
     return sorted(events, key=lambda e: e["time"])
 
 
-def read_phases(run_dir: pathlib.Path, scenario: dict, events: list[dict]) -> list[Phase]:
-    """Phases as they actually ran: start from the ``phase`` events, length from the scenario."""
+def read_phases(run_dir: pathlib.Path, scenario: dict, events: list[dict],
+                requests: list[Request] | None = None) -> list[Phase]:
+    """Phases as they actually ran: start from the ``phase`` events, length from the scenario, cut
+    at the end of the run (``run_finished``) or, for a run whose runner died, at the last moment
+    anything was measured, so a truncated phase's rates count only the time it ran."""
     stages = scenario["stages"]
     starts = {e["index"]: e["time"] for e in events if e["type"] == "phase"}
-    finished = max((e["time"] for e in events if e["type"] == "run_finished"), default=math.inf)
+    finished = max((e["time"] for e in events if e["type"] == "run_finished"), default=None)
+    if finished is None:
+        if requests is None:
+            requests = read_requests(run_dir) if run_dir is not None else []
+        finished = last_measured(events, requests)
     phases = []
     for index, stage in enumerate(stages):
         if index not in starts:
@@ -96,6 +107,23 @@ def read_phases(run_dir: pathlib.Path, scenario: dict, events: list[dict]) -> li
         end = min(starts[index] + stage["duration_seconds"], finished)
         phases.append(Phase(stage["name"], starts[index], end, stage["arrival_rate_per_second"]))
     return phases
+
+
+def last_measured(events: list[dict], requests: list[Request]) -> float:
+    """The last moment a run without ``run_finished`` measured anything: its last answered request
+    or its last event, whichever is later."""
+    moments = [r.finished for r in requests if r.outcome != "client_overflow"] + [e["time"] for e in events]
+    return max(moments, default=math.inf)
+
+
+def measured_span(run_dir: pathlib.Path) -> tuple[float, float] | None:
+    """(first event, last measured moment) of a run directory; None if it recorded nothing."""
+    events = read_events(run_dir)
+    if not events:
+        return None
+    finished = max((e["time"] for e in events if e["type"] == "run_finished"), default=None)
+    end = finished if finished is not None else last_measured(events, read_requests(run_dir))
+    return min(e["time"] for e in events), end
 
 
 def read_requests(run_dir: pathlib.Path) -> list[Request]:
@@ -116,9 +144,11 @@ def fold(rows: list[dict]) -> Request:
     intended = float(last["intended_start"])
     if last["outcome"] == "client_overflow":
         return Request(intended, intended, 0.0, 0, 0, last["phase"], "client_overflow")
+    first = min(rows, key=lambda r: int(r["attempt"] or 0))
     finished = float(last["actual_start"]) + float(last["latency_seconds"])
+    answered = sum(1 for r in rows if int(r["status"] or 0) > 0)
     return Request(intended, finished, finished - intended, int(last["status"]), len(rows), last["phase"],
-                   last["outcome"])
+                   last["outcome"], float(first["actual_start"]) - intended, answered)
 
 
 def read_range(run_dir: pathlib.Path, name: str) -> list[Series]:
@@ -314,7 +344,8 @@ SERIES_NAMES = (
     "request_count", "request_sum", "request_bucket", "work_count", "work_sum", "work_bucket", "in_flight",
     "queue_depth", "busy_servers", "servers", "ready", "shed", "cpu_seconds", "envoy_pending_overflow",
     "envoy_active_overflow", "envoy_cx_overflow", "envoy_ejections", "envoy_retries", "envoy_timeouts",
-    "envoy_healthy", "envoy_rq_xx",
+    "envoy_healthy", "envoy_rq_xx", "envoy_downstream_rq", "envoy_upstream_rq", "envoy_none_healthy",
+    "downstream_count", "up",
 )
 """Every dump the analysis reads; a missing one reads as no series (older runs, failed dumps)."""
 
@@ -363,8 +394,9 @@ def load_run(run_dir: pathlib.Path) -> Run:
     scenario = read_scenario(run_dir)
     events = read_events(run_dir)
     environment_path = run_dir / "environment.json"
-    return Run(dir=run_dir, scenario=scenario, events=events, phases=read_phases(run_dir, scenario, events),
-               requests=read_requests(run_dir), series={name: read_range(run_dir, name) for name in SERIES_NAMES},
+    requests = read_requests(run_dir)
+    return Run(dir=run_dir, scenario=scenario, events=events, phases=read_phases(run_dir, scenario, events, requests),
+               requests=requests, series={name: read_range(run_dir, name) for name in SERIES_NAMES},
                environment=read_json(environment_path) if environment_path.exists() else {})
 
 

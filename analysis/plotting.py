@@ -1,7 +1,9 @@
 """PNG plots of a run, drawn with matplotlib's Agg backend (no display needed).
 
 Time axes are seconds since the run started; every plot shades the load phases, so the spike is
-where the eye expects it. Besides the time series: utilisation against the measured and predicted
+where the eye expects it, and hatches the windows the testbed itself was broken: an Envoy or
+Prometheus outage, or a stretch Prometheus scraped nothing (analysis/validity.py). Lines break at
+scrape gaps instead of drawing a zero or a straight line across them. Besides the time series: utilisation against the measured and predicted
 response time on the M/M/c curve, retry amplification by layer, and Envoy breaker overflows.
 
 Extension hook: another module adds a plot with ``register_plot(name, draw)`` (``draw(run, summary,
@@ -20,18 +22,44 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from analysis import checks, extract, queueing  # noqa: E402
+from analysis import checks, extract, queueing, validity  # noqa: E402
 
 BIN_SECONDS = 2.0
 PHASE_COLOURS = ("#e8f0fe", "#fde8e8", "#e8f8e8", "#fdf6e3", "#efe8fd")
 
 
 def shade_phases(ax, data) -> None:
+    """Phases as coloured bands; testbed outages and scrape gaps hatched over them, labelled."""
     for index, phase in enumerate(data.phases):
         ax.axvspan(phase.start - data.origin, phase.end - data.origin, color=PHASE_COLOURS[index % len(PHASE_COLOURS)],
                    zorder=0)
         ax.text(phase.start - data.origin + 0.5, 1.0, phase.name, transform=ax.get_xaxis_transform(),
                 va="top", fontsize=8, color="#555")
+    for start, end, label in broken_windows(data):
+        ax.axvspan(start - data.origin, end - data.origin, facecolor="none", edgecolor="#b22", hatch="//",
+                   linewidth=0, zorder=1)
+        ax.text(start - data.origin, 0.02, label, transform=ax.get_xaxis_transform(), fontsize=7, color="#b22",
+                rotation=90, va="bottom")
+
+
+def broken_windows(data) -> list[tuple[float, float, str]]:
+    """(start, end, label) of every outage of the testbed's own processes and every Prometheus gap."""
+    windows = [(w["start"], w["end"], f"{w['process']} down") for w in validity.outage_windows(data)]
+    windows += [(g["start"], g["end"], "no scrapes") for g in validity.scrape_gaps(data) if g["target"] == "prometheus"]
+    return windows
+
+
+def broken(times: list[float], values: list[float]) -> tuple[list[float], list[float]]:
+    """The points with a NaN inserted wherever consecutive samples are a scrape gap apart, so a line
+    breaks there instead of bridging it."""
+    out_t, out_v = [], []
+    for index, (t, v) in enumerate(zip(times, values)):
+        if index and t - times[index - 1] > validity.GAP_SECONDS:
+            out_t.append((t + times[index - 1]) / 2)
+            out_v.append(math.nan)
+        out_t.append(t)
+        out_v.append(v)
+    return out_t, out_v
 
 
 def binned(data, values_at) -> tuple[list[float], list]:
@@ -77,7 +105,7 @@ def throughput_plot(data, path: pathlib.Path) -> None:
     ax.plot(times, offered, label="offered (arrivals/s)", color="#888")
     ax.plot(times, ok, label="goodput (2xx/s)", color="#2a7")
     ax.plot(times, failed, label="errors/s", color="#d33")
-    overflow_t, overflow = counter_rate(data.series["envoy_pending_overflow"] + data.series["envoy_active_overflow"])
+    overflow_t, overflow = broken(*counter_rate(data.series["envoy_pending_overflow"] + data.series["envoy_active_overflow"]))
     if overflow_t:
         ax.plot([t - data.origin for t in overflow_t], overflow, ":", label="Envoy overflow 503/s", color="#a0a")
     ax.set_xlabel("seconds since start")
@@ -88,10 +116,12 @@ def throughput_plot(data, path: pathlib.Path) -> None:
 
 
 def counter_rate(series_list) -> tuple[list[float], list[float]]:
-    """Per-second rate of the sum of counters, sample to sample."""
+    """Per-second rate of the sum of counters, sample to sample; no rate across a scrape gap."""
     totals: dict[float, float] = {}
     for series in series_list:
         for i in range(1, len(series.times)):
+            if series.times[i] - series.times[i - 1] > validity.GAP_SECONDS:
+                continue  # the increase is real, but spread over a gap no rate is known
             delta = series.values[i] - series.values[i - 1]
             step = series.times[i] - series.times[i - 1]
             rate = (delta if delta >= 0 else series.values[i]) / step
@@ -105,7 +135,7 @@ def gauge_plot(data, path: pathlib.Path, *, series: str, ylabel: str, title: str
     fig, ax = plt.subplots(figsize=(10, 4))
     shade_phases(ax, data)
     for service in data.services:
-        times, values = extract.sampled_sum(data.series[series], "service", service)
+        times, values = broken(*extract.sampled_sum(data.series[series], "service", service))
         if times:
             line, = ax.plot([t - data.origin for t in times], values, label=service, drawstyle="steps-post")
             if decisions:
@@ -245,7 +275,7 @@ def overflow_plot(run, summary: dict, path: pathlib.Path) -> None:
     for index, service in enumerate(run.services):
         series = [s for name in ("envoy_pending_overflow", "envoy_active_overflow")
                   for s in run.series.get(name, []) if s.labels.get("envoy_cluster_name") == service]
-        times, rates = counter_rate(series)
+        times, rates = broken(*counter_rate(series))
         if times:
             top.plot([t - run.origin for t in times], rates, label=service, color=f"C{index}")
     top.set_xlabel("seconds since start")

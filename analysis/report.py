@@ -25,7 +25,7 @@ import os
 import pathlib
 import sys
 
-from analysis import checks, cost, extract, measures, teaching
+from analysis import checks, compare, cost, extract, measures, teaching, validity
 
 
 def summarize(run: extract.Run, *, prices: cost.Prices | None = None, predictions: dict | None = None) -> dict:
@@ -43,14 +43,17 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
     lags = measures.hpa_lags(run)
     rows += checks.seed_hpa_lag(run.scenario, lags)
     finished = [e for e in run.events if e["type"] == "run_finished"]
+    verdict = validity.assess(run)
+    for phase in phases:
+        phase["generator"] = next((g for g in verdict["generator"] if g["phase"] == phase["name"]), None)
     summary = {
         "run": {"dir": str(run.dir), "scenario": run.scenario["name"],
                 "backend": run.environment.get("backend", "local"), "started": run.origin,
                 "interrupted": bool(finished and finished[-1].get("interrupted")),
                 "complete": bool(finished) and len(run.phases) == len(run.scenario["stages"]),
-                "environment": run.environment, "slo": run.scenario.get("slo")},
+                "environment": run.environment, "slo": run.scenario.get("slo"), "validity": verdict},
         "phases": phases,
-        "predictions": [row.as_dict() for row in rows],
+        "predictions": [withhold(row, verdict).as_dict() for row in rows],
         "hpa_lag": lags,
         "cost": cost.run_cost(run, prices or cost.Prices()),
     }
@@ -58,6 +61,18 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
     summary["teaching"] = jsonable(teaching.teaching_table(summary, predictions, scenario=run.scenario,
                                                            run_started=run.origin))
     return summary
+
+
+def withhold(row: compare.Comparison, verdict: dict) -> compare.Comparison:
+    """No verdict from an invalid run, nor from client-side rows of a phase whose generator fell behind."""
+    client_side = row.subject == "end-to-end" or row.subject.startswith("client")
+    if verdict["status"] == validity.INVALID:
+        why = "run invalid"
+    elif client_side and row.phase in verdict["generator_behind_phases"]:
+        why = "the load generator fell behind in this phase"
+    else:
+        return row
+    return dataclasses.replace(row, verdict=compare.WITHHELD, note=f"withheld: {why}" + (f"; {row.note}" if row.note else ""))
 
 
 def jsonable(value):
@@ -146,7 +161,7 @@ def has_slo(summary: dict) -> bool:
 
 def phase_header(summary: dict) -> list[str]:
     header = ["phase", "target λ/s", "offered/s", "goodput/s", "errors %", "p50 ms", "p95 ms", "p99 ms",
-              "Envoy overflow 503s"]
+              "Envoy overflow 503s", "generator"]
     return header + (["SLO violations % [95% CI]"] if has_slo(summary) else [])
 
 
@@ -155,13 +170,54 @@ def phase_rows(summary: dict) -> list[list[str]]:
     for phase in summary["phases"]:
         c = phase["client"]
         overflow = sum(e["pending_overflow"] + e["active_overflow"] for e in phase["envoy"].values())
+        behind = (phase.get("generator") or {}).get("behind")
+        tail = (lambda v: f"{fmt(v)} (invalid)") if behind else fmt  # noqa: E731
         row = [phase["name"], fmt(phase["arrival_rate_per_second"]), fmt(c["offered_rate_per_second"]),
-               fmt(c["throughput_per_second"]), pct(c["error_rate"]), fmt(c["p50_ms"]), fmt(c["p95_ms"]),
-               fmt(c["p99_ms"]), fmt(overflow, 0)]
+               fmt(c["throughput_per_second"]), pct(c["error_rate"]), tail(c["p50_ms"]), tail(c["p95_ms"]),
+               tail(c["p99_ms"]), fmt(overflow, 0), generator_cell(phase.get("generator"))]
         if has_slo(summary):
             slo = c.get("slo") or {}
             row.append(pct(slo.get("violation_rate")) + interval_text(slo.get("interval"), 100, 3))
         rows.append(row)
+    return rows
+
+
+def generator_cell(g: dict | None) -> str:
+    if not g:
+        return "–"
+    state = "BEHIND" if g["behind"] else "kept up"
+    dropped = f", {g['dropped']} dropped" if g["dropped"] else ""
+    return f"{state}: send lag p99 {fmt(g['send_lag_p99_ms'])} ms{dropped}"
+
+
+VALIDITY_TITLE = {validity.VALID: "VALID", validity.DEGRADED: "DEGRADED", validity.INVALID: "INVALID"}
+VALIDITY_MEANING = {
+    validity.VALID: "every request was accounted for at every hop, every target was scraped throughout, the load "
+                    "generator kept up, and every process of the testbed lived through the run",
+    validity.DEGRADED: "the numbers below are measurements, but part of the run is marked: read the reasons first",
+    validity.INVALID: "the experiment did not run as described, so no theory verdict is given (shown as WITHHELD)",
+}
+
+
+def validity_lines(summary: dict) -> list[str]:
+    """The verdict and its reasons, first thing in every report."""
+    verdict = summary["run"]["validity"]
+    lines = [f"Run validity: {VALIDITY_TITLE[verdict['status']]} — {VALIDITY_MEANING[verdict['status']]}."]
+    lines += [f"{r['severity'].upper()}: {r['message']}" for r in verdict["reasons"]]
+    return lines
+
+
+FLOW_HEADER = ["service", "sent by", "sent", "proxy received", "proxy forwarded", "proxy retries",
+               "proxy's own 503s", "replicas counted"]
+
+
+def flow_rows(summary: dict) -> list[list[str]]:
+    rows = []
+    for f in summary["run"]["validity"]["flow"]:
+        sent = fmt(f["sent_low"], 0) if f["sent_low"] == f["sent_high"] else f"{fmt(f['sent_low'], 0)}–{fmt(f['sent_high'], 0)}"
+        rows.append([f["service"], ", ".join(f["senders"]), sent, fmt(f["proxy_received"], 0),
+                     fmt(f["proxy_forwarded"], 0), fmt(f["proxy_retries"], 0), fmt(f["proxy_answered_itself"], 0),
+                     fmt(f["replicas_counted"], 0)])
     return rows
 
 
@@ -289,7 +345,9 @@ def intro(summary: dict) -> list[str]:
 def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]:
     """(title, sentence, header, rows) of every table section, in report order; empty ones left out."""
     parts = [
-        ("Phases (client side)", "", phase_header(summary), phase_rows(summary)),
+        ("Phases (client side)", "A phase whose load generator fell behind has its client-side tails marked "
+         "invalid: latency counts from the intended send time, so a late generator's lag would read as the "
+         "system's.", phase_header(summary), phase_rows(summary)),
         ("Services (server side)", "Own W is the service's own response time (queueing + work), "
          "without its downstream calls.", SERVICE_HEADER, service_rows(summary)),
         ("Measured against predicted", "Textbook models with measured inputs.", PREDICTION_HEADER,
@@ -307,6 +365,10 @@ def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]
     from analysis import lagtimeline  # noqa: PLC0415
     parts += lagtimeline.report_sections(summary)
     parts.append(("Cost", cost_sentence(summary), COST_HEADER, cost_rows(summary)))
+    parts.append(("Flow conservation", "Whole-run counts along each hop: what the callers sent to a service's proxy, "
+                  "what the proxy received and forwarded (retries included; its own overflow and no-healthy-host 503s "
+                  "are not forwarded) and what the service's replicas counted. Each arrow must conserve requests.",
+                  FLOW_HEADER, flow_rows(summary)))
     if summary.get("teaching"):
         parts.append(("Your predictions", teaching_sentence(summary), TEACHING_HEADER, teaching_rows(summary)))
     return [p for p in parts if p[3] or p[0] in ("Phases (client side)", "Measured against predicted", "Cost")]
@@ -320,7 +382,10 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(summary: dict, plots: list[pathlib.Path], *, base: pathlib.Path) -> str:
-    parts = [f"# tailstorm report: {summary['run']['scenario']}", "", *intro(summary), ""]
+    first, *reasons = validity_lines(summary)
+    parts = [f"# tailstorm report: {summary['run']['scenario']}", "", f"**{first}**", ""]
+    parts += [f"- {line}" for line in reasons] + ([""] if reasons else [])
+    parts += [*intro(summary), ""]
     for title, sentence, header, rows in sections(summary):
         parts += [f"## {title}", ""] + ([sentence, ""] if sentence else []) + [markdown_table(header, rows), ""]
     parts += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(base)})" for p in plots]
@@ -335,7 +400,8 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cell_class(cell: str) -> str:
-    return {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive", "NO": "fail"}.get(cell, "")
+    return {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive", "WITHHELD": "withheld",
+            "NO": "fail"}.get(cell, "")
 
 
 PLOT_FRAME_COLOUR = "#3a5f8a"
@@ -348,6 +414,11 @@ def render_html(summary: dict, plots: list[pathlib.Path]) -> str:
         f"src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
         f"<figcaption>{p.stem}</figcaption></figure>" for p in plots)
     paragraphs = "".join(f"<p>{html.escape(text)}</p>" for text in intro(summary))
+    first, *reasons = validity_lines(summary)
+    status = summary["run"]["validity"]["status"]
+    banner = (f"<div class='validity {status}' id='validity'><strong>{html.escape(first)}</strong>"
+              + ("<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in reasons) + "</ul>" if reasons else "")
+              + "</div>")
     tables = "".join(f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(sentence)}</p>" if sentence else "")
                      + html_table(header, rows) for title, sentence, header, rows in sections(summary))
     return f"""<!doctype html><html><head><meta charset="utf-8">
@@ -355,9 +426,12 @@ def render_html(summary: dict, plots: list[pathlib.Path]) -> str:
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
 th{{background:#f3f3f3}}.pass{{background:#d8f5d8}}.fail{{background:#f8d0d0}}.inconclusive{{background:#f5f0d0}}
+.withheld{{background:#e4e4e4;color:#555}}.validity{{padding:8px 12px;margin:1em 0;border-radius:4px;border:2px solid}}
+.validity.valid{{background:#e6f6e6;border-color:#3a3}}.validity.degraded{{background:#fdf3d8;border-color:#c90}}
+.validity.invalid{{background:#fbdede;border-color:#c22}}
 figure.plot{{margin:1em 0;padding:0;border:4px solid {PLOT_FRAME_COLOUR};width:fit-content;line-height:0}}
 figure.plot img{{display:block;max-width:1100px}}figcaption{{line-height:1.4;padding:2px 6px;font-size:12px}}</style></head><body>
-<h1>tailstorm report: {html.escape(summary['run']['scenario'])}</h1>{paragraphs}
+<h1>tailstorm report: {html.escape(summary['run']['scenario'])}</h1>{banner}{paragraphs}
 {tables}
 <h2 id="plots">Plots</h2>{images}</body></html>
 """

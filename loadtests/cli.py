@@ -10,7 +10,9 @@
     tailstorm gpu ...             GPU serving predictions (roofline and emulated engine)
     tailstorm hpa decide          one HPA decision from a JSON state on stdin
 
-Errors in input exit 2 with the field named; a stack that cannot start exits 1 with one sentence.
+Errors in input exit 2 with the field named; a stack that cannot start exits 1 with one sentence;
+an interrupted run exits 128 + the signal (130 Ctrl-C, 143 SIGTERM). No command ends in a
+traceback: an unexpected error is one sentence, with the traceback saved to a file to report.
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where run directories go (default: runs)")
     run.add_argument("--entry-port", type=port, help="fixed port for the entry proxy (default: a free one)")
     run.add_argument("--prometheus-port", type=port, help="fixed port for Prometheus (default: a free one)")
+    run.add_argument("--allow-target", action="append", default=[], metavar="HOST", dest="allowed_targets",
+                     help="allow load to this non-loopback host (default: loopback only); repeatable")
     sub.add_parser("scenarios", help="list the scenario catalog")
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario")
@@ -73,29 +77,45 @@ def port(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in DELEGATES:
-        # delegated commands parse their own options, including -h and options before positionals
-        return importlib.import_module(DELEGATES[argv[0]][0]).main(argv[1:])
-    args = build_parser().parse_args(argv)
     try:
-        return dispatch(args)
-    except scenario_module.ScenarioError as exc:
-        print(f"tailstorm: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        from deploy.local import processes  # noqa: PLC0415
-        if isinstance(exc, processes.BackendError):
-            print(f"tailstorm: {exc}", file=sys.stderr)
-            return 1
-        raise
+        if argv and argv[0] in DELEGATES:
+            # delegated commands parse their own options, including -h and options before positionals
+            return importlib.import_module(DELEGATES[argv[0]][0]).main(argv[1:])
+        return dispatch(build_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 (every failure becomes one sentence and an exit status)
+        message, code = explain(exc)
+        print(f"tailstorm: {message}", file=sys.stderr)
+        return code
+
+
+def explain(exc: Exception) -> tuple[str, int]:
+    """(one sentence, exit status) for a failure: 2 bad input, 1 an environment or stack problem,
+    70 (EX_SOFTWARE) a bug, whose traceback goes to a file named in the sentence."""
+    from analysis import extract  # noqa: PLC0415 (light: stdlib only)
+    from deploy.local import processes  # noqa: PLC0415
+    if isinstance(exc, (scenario_module.ScenarioError, extract.RunDataError)):
+        return str(exc), 2
+    if isinstance(exc, processes.BackendError):
+        return str(exc), 1
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}", 1
+    import tempfile  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+    with tempfile.NamedTemporaryFile("w", prefix="tailstorm-traceback-", suffix=".txt", delete=False) as handle:
+        traceback.print_exception(exc, file=handle)
+    return (f"unexpected error ({type(exc).__name__}: {exc}); this is a bug in tailstorm, "
+            f"the traceback is in {handle.name}"), 70
 
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from loadtests import runner  # noqa: PLC0415 (keeps `tailstorm validate` light)
         outcome = runner.run(args.scenario, runs_dir=args.runs_dir, entry_port=args.entry_port,
-                             prometheus_port=args.prometheus_port)
-        return 130 if outcome.interrupted else 0  # 128 + SIGINT, as shells report an interrupted job
+                             prometheus_port=args.prometheus_port, allowed_targets=tuple(args.allowed_targets))
+        return outcome.exit_code
     if args.command == "scenarios":
         for path in sorted(scenario_module.SCENARIO_DIR.glob("*.yaml")):
             loaded = scenario_module.load_scenario(path)
@@ -106,20 +126,13 @@ def dispatch(args: argparse.Namespace) -> int:
         print(f"{loaded.name}: valid ({len(loaded.stages)} stages, {loaded.duration_seconds:.0f} s)")
         return 0
     if args.command == "report":
-        from analysis import report  # noqa: PLC0415
-        paths = report.build(args.run_dir)
+        from loadtests import runner  # noqa: PLC0415
+        paths = runner.rebuild_report(args.run_dir)
         print(f"report: {paths['report_md']}")
         return 0
     if args.command == "compare":
         from analysis import diffing  # noqa: PLC0415
-        try:
-            result = diffing.diff(diffing.load_summary(args.run_a), diffing.load_summary(args.run_b))
-        except Exception as exc:
-            from analysis import extract  # noqa: PLC0415
-            if isinstance(exc, extract.RunDataError):
-                print(f"tailstorm: {exc}", file=sys.stderr)
-                return 2
-            raise
+        result = diffing.diff(diffing.load_summary(args.run_a), diffing.load_summary(args.run_b))
         print(diffing.render_json(result) if args.json else diffing.render_markdown(result), end="")
         return 0
     if args.command == "predict":

@@ -84,7 +84,7 @@ class OpenLoopClient(FastHttpUser):
             pool.spawn(self.send, requests, intended, stage.name)
         pool.join(timeout=CLIENT["timeout_seconds"] * (CLIENT["retries"] + 1) + 1)
         ALL_ANSWERED.set()  # the shape ends the run at its next tick
-        gevent.sleep(3600)
+        raise locust.exception.StopUser()  # nothing left to wait for: no --stop-timeout grace needed
 
     def send(self, requests: RequestLog, intended: float, phase: str) -> None:
         body = {"prompt_tokens": CLIENT["prompt_tokens"], "output_tokens": CLIENT["output_tokens"]}
@@ -124,6 +124,14 @@ def arrivals(rng: random.Random, *, start: float, on_stage):
             continue
         elapsed += gap
         yield stage, start + elapsed
+
+
+@locust.events.init.add_listener
+def enforce_run_time(environment, **_) -> None:
+    """Apply ``--run-time`` as the safety bound it is meant to be: Locust ignores it under a shape."""
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    if run_time:
+        gevent.spawn_later(run_time, lambda: environment.runner and environment.runner.quit())
 
 
 class ScenarioShape(LoadTestShape):

@@ -8,6 +8,7 @@ pydantic and PyYAML only, so analysis may import it.
 """
 from __future__ import annotations
 
+import math
 import pathlib
 import typing
 from typing import Literal
@@ -235,11 +236,41 @@ class Scenario(Strict):
             raise ValueError(f"entry service {self.entry!r} is not under services")
         for name, spec in self.services.items():
             for call in spec.calls or ():
+                if call.service == name:
+                    raise ValueError(f"services.{name}.calls: {name} calls itself; a request would never finish, "
+                                     "remove that call")
                 if call.service not in self.services:
                     raise ValueError(f"services.{name}.calls: {call.service!r} is not under services")
+        cycle = find_cycle({name: [c.service for c in spec.calls or ()] for name, spec in self.services.items()})
+        if cycle:
+            raise ValueError(f"services: the calls form a cycle {' → '.join(cycle)}; each request would go round "
+                             "until it timed out, so remove one of these calls")
         for name in (self.slo.services if self.slo else {}):
             if name not in self.services:
                 raise ValueError(f"slo.services: {name!r} is not under services")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _stages_can_be_measured(self) -> "Scenario":
+        trimmed = self.window.warmup_seconds + self.window.cooldown_seconds
+        for stage in self.stages:
+            if stage.duration_seconds <= trimmed:
+                raise ValueError(f"window: warmup_seconds + cooldown_seconds ({trimmed:g} s) leave nothing of stage "
+                                 f"{stage.name!r} ({stage.duration_seconds:g} s) to measure; lengthen the stage or "
+                                 "shorten the window")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _client_can_carry_the_load(self) -> "Scenario":
+        least = least_latency_seconds(self)
+        for stage in self.stages:
+            needed = in_flight_needed(stage.arrival_rate_per_second, least)
+            if needed > self.client.max_in_flight:
+                raise ValueError(
+                    f"client.max_in_flight: {self.client.max_in_flight} cannot carry stage {stage.name!r} at "
+                    f"{stage.arrival_rate_per_second:g} req/s: even with no queueing a request takes at least "
+                    f"{least * 1000:.0f} ms (the service times along the chain), so the client would drop arrivals "
+                    f"of a healthy system; raise max_in_flight to at least {needed}")
         return self
 
     @property
@@ -248,6 +279,47 @@ class Scenario(Strict):
 
     def envoy_for(self, service: str) -> EnvoySettings:
         return self.services[service].envoy or self.envoy
+
+
+def find_cycle(calls: dict[str, list[str]]) -> list[str] | None:
+    """A cycle of the call graph as [a, b, …, a], or None (depth-first search, three colours)."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1  # on the current path
+        path.append(node)
+        for callee in calls.get(node, []):
+            if state.get(callee) == 1:
+                return path[path.index(callee):] + [callee]
+            if state.get(callee) is None and (found := visit(callee)):
+                return found
+        path.pop()
+        state[node] = 2  # done
+        return None
+
+    for start in calls:
+        if state.get(start) is None and (found := visit(start)):
+            return found
+    return None
+
+
+def least_latency_seconds(scenario: "Scenario") -> float:
+    """A lower bound of one request's latency: the mean service times along the call graph from the
+    entry (each call step counted once, parallel or not). Services without a ``service_time`` count
+    0, so the bound never exceeds the truth."""
+    def least(name: str) -> float:
+        spec = scenario.services[name]
+        own = spec.service_time.mean_seconds if spec.service_time else 0.0
+        return own + sum(least(call.service) for call in spec.calls or ())
+    return least(scenario.entry)
+
+
+def in_flight_needed(arrival_rate_per_second: float, latency_seconds: float) -> int:
+    """Client slots a healthy system needs at this rate: requests in flight are Poisson with mean
+    λ·L (M/G/∞), so the mean plus four standard deviations, and at least one."""
+    mean = arrival_rate_per_second * latency_seconds
+    return max(1, math.ceil(mean + 4 * math.sqrt(mean)))
 
 
 def load_scenario(name_or_path: str | pathlib.Path) -> Scenario:
@@ -283,7 +355,9 @@ def describe_errors(exc: pydantic.ValidationError) -> str:
     lines = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
+        if not error["loc"]:  # a rule across fields: its message names the fields itself
+            lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
+        elif error["type"] == "extra_forbidden":
             allowed = allowed_keys(Scenario, error["loc"][:-1])
             lines.append(f"  {field}: unknown key; allowed here: {', '.join(allowed) or '(none)'}")
         else:

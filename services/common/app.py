@@ -13,9 +13,12 @@ import logging
 import random
 import time
 
-import fastapi
+import typing
+
 import aiohttp
+import fastapi
 import prometheus_client
+import pydantic
 from fastapi import responses
 
 from services.common import calling, faults, gpu_working, working
@@ -24,6 +27,23 @@ from services.common import settings as settings_module
 
 logger = logging.getLogger(__name__)
 ROUTE = "/v1/work"
+
+
+class WorkRequest(pydantic.BaseModel):
+    """The body of ``POST /v1/work`` (all fields optional; an empty body means the defaults).
+
+    Every service passes it on to its callees unchanged; the GPU work model reads the token counts
+    and the priority class. A body that does not fit is answered 422 naming the field, never 500.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    prompt_tokens: int = pydantic.Field(128, ge=1, le=1_000_000)
+    """Prompt length the GPU work model prefills."""
+    output_tokens: int = pydantic.Field(64, ge=1, le=100_000)
+    """Tokens the GPU work model decodes."""
+    priority: typing.Literal["interactive", "batch"] = "interactive"
+    """Admission class on the GPU engine's waiting queue (``policy: priority``)."""
 
 
 class Replica:
@@ -141,7 +161,8 @@ def create_app(
                                             on_change=lambda f: gpu_working.apply_faults(replica.gpu, f)))
 
     @app.post(ROUTE)
-    async def handle(request: fastapi.Request) -> responses.JSONResponse:
+    async def handle(request: fastapi.Request,
+                     work: typing.Annotated[WorkRequest | None, fastapi.Body()] = None) -> responses.JSONResponse:
         """Do this service's work, then its downstream calls."""
         started = time.perf_counter()
         deadline = calling.Deadline.from_header(request.headers.get(calling.DEADLINE_HEADER),
@@ -152,8 +173,8 @@ def create_app(
             replica.metrics.unready_requests.labels(settings.service).inc()
         response = error_response(500, f"{settings.service}: internal error")
         try:
-            body = await request.json() if await request.body() else {}
-            response = await replica.serve(body if isinstance(body, dict) else {}, deadline)
+            body = work.model_dump(exclude_unset=True) if work is not None else {}
+            response = await replica.serve(body, deadline)
             return response
         finally:
             in_flight.dec()

@@ -30,7 +30,8 @@ def scaled_run() -> extract.Run:
                                                                "arrival_rate_per_second": 1}],
                 "services": {"gateway": {}, "inference": {"gpu": {"profile": "h200-sxm", "tensor_parallel_size": 2}}}}
     events = [pod(-5, "pod_created", "gateway", "g1"), pod(-5, "pod_created", "inference", "i1"),
-              pod(50, "pod_created", "inference", "i2"), {"time": 0, "type": "phase", "index": 0}]
+              pod(50, "pod_created", "inference", "i2"), {"time": 0, "type": "phase", "index": 0},
+              {"time": 100, "type": "run_finished"}]
     requests = [extract.Request(float(t), t + 0.1, 0.1, 200, 1, "p", "ok") for t in range(0, 100, 1)]
     return extract.Run(dir=None, scenario=scenario, events=events, phases=extract.read_phases(None, scenario, events),
                        requests=requests, series={"ready": []}, environment={})

@@ -17,7 +17,7 @@ entry: formatter
 services:
   formatter: {{}}
 stages:
-  - {{name: steady, duration_seconds: 5, arrival_rate_per_second: 2}}
+  - {{name: steady, duration_seconds: 10, arrival_rate_per_second: 2}}
 """
 
 

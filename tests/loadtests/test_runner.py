@@ -31,7 +31,7 @@ def only_run_dir(runs: pathlib.Path) -> pathlib.Path:
 
 
 def recorded_pids(run_dir: pathlib.Path) -> list[int]:
-    return [entry["pid"] for entry in json.loads((run_dir / "pids.json").read_text()).values()]
+    return [entry["pid"] for entry in json.loads((run_dir / "pids.json").read_text())["processes"].values()]
 
 
 def test_a_run_writes_every_artefact_with_measured_numbers(tmp_path):

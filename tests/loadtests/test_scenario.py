@@ -1,8 +1,10 @@
 """Scenario schema and loader.
 
 Aspects: every catalog scenario loads; unknown keys and bad values are refused with the file, the
-dotted field and what is allowed; the call graph must be closed; the CLI exits 2 on a bad file and
-0 on a good one, with no traceback.
+dotted field and what is allowed; the call graph must be closed, acyclic and free of self-calls; a
+window that leaves nothing of a stage is refused; so is a client whose max_in_flight cannot carry a
+stage's rate even through an idle chain; the CLI exits 2 on a bad file and 0 on a good one, with
+no traceback.
 """
 import pathlib
 import subprocess
@@ -33,7 +35,7 @@ services:
   formatter: {{}}
 entry: formatter
 stages:
-  - {{name: steady, duration_seconds: 5, arrival_rate_per_second: 2}}
+  - {{name: steady, duration_seconds: 10, arrival_rate_per_second: 2}}
 """
 
 
@@ -64,6 +66,55 @@ def test_a_call_to_a_service_not_in_the_topology_is_refused(tmp_path):
     text = MINIMAL.format(name="open").replace("formatter: {}", "formatter: {calls: [{service: auth}]}")
     with pytest.raises(scenario.ScenarioError, match="'auth' is not under services"):
         scenario.load_scenario(write(tmp_path, "open", text))
+
+
+CHAIN = """name: {name}
+entry: gateway
+services:
+  gateway: {{calls: [{{service: auth}}]}}
+  auth: {{calls: [{{service: {back}}}]}}
+  formatter: {{}}
+stages:
+  - {{name: steady, duration_seconds: 10, arrival_rate_per_second: 5}}
+"""
+
+
+def test_a_call_cycle_is_refused_naming_the_cycle(tmp_path):
+    with pytest.raises(scenario.ScenarioError) as raised:
+        scenario.load_scenario(write(tmp_path, "loop", CHAIN.format(name="loop", back="gateway")))
+    assert str(raised.value).endswith("services: the calls form a cycle gateway → auth → gateway; each request would "
+                                      "go round until it timed out, so remove one of these calls")
+
+
+def test_a_self_call_is_refused(tmp_path):
+    text = MINIMAL.format(name="selfie").replace("formatter: {}", "formatter: {calls: [{service: formatter}]}")
+    with pytest.raises(scenario.ScenarioError, match="services.formatter.calls: formatter calls itself"):
+        scenario.load_scenario(write(tmp_path, "selfie", text))
+
+
+def test_an_acyclic_chain_with_a_shared_callee_is_accepted(tmp_path):
+    text = CHAIN.format(name="diamond", back="formatter").replace(
+        "gateway: {calls: [{service: auth}]}", "gateway: {calls: [{service: auth}, {service: formatter}]}")
+    assert scenario.load_scenario(write(tmp_path, "diamond", text)).entry == "gateway"
+
+
+def test_a_window_that_leaves_nothing_to_measure_is_refused(tmp_path):
+    text = MINIMAL.format(name="short").replace("duration_seconds: 10", "duration_seconds: 6")
+    with pytest.raises(scenario.ScenarioError, match=r"window: warmup_seconds \+ cooldown_seconds \(7 s\) leave "
+                                                     r"nothing of stage 'steady' \(6 s\) to measure"):
+        scenario.load_scenario(write(tmp_path, "short", text))
+
+
+def test_a_client_that_cannot_carry_the_rate_is_refused_with_the_bound(tmp_path):
+    # 400 req/s through 0.5 s of service time: 200 requests in flight on average, 257 with the margin
+    text = MINIMAL.format(name="tight").replace("formatter: {}", "formatter: {service_time: {mean_seconds: 0.5}}")
+    text = text.replace("arrival_rate_per_second: 2", "arrival_rate_per_second: 400") + "client: {max_in_flight: 100}\n"
+    with pytest.raises(scenario.ScenarioError, match="client.max_in_flight: 100 cannot carry stage 'steady' at 400 "
+                                                     "req/s: even with no queueing a request takes at least 500 ms"
+                                                     ".*raise max_in_flight to at least 257"):
+        scenario.load_scenario(write(tmp_path, "tight", text))
+    assert scenario.in_flight_needed(400, 0.5) == 257
+    assert scenario.load_scenario(write(tmp_path, "tight", text.replace("max_in_flight: 100", "max_in_flight: 257")))
 
 
 def test_the_name_must_match_the_file(tmp_path):
