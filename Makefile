@@ -12,7 +12,7 @@ TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench clean distclean
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups clean distclean
 
 ##@ Getting started
 
@@ -56,9 +56,15 @@ fidelity: setup ## Long real-stack runs checked against theory (minutes)
 bench: setup ## Overhead of one hop through Envoy + FastAPI against a bare uvicorn endpoint
 	$(PY) bench/hop_overhead.py
 
+soak: setup ## Ten minutes of a retry storm: RSS and descriptors per replica and Envoy, no request lost
+	$(PY) bench/soak.py --runs-dir $(RUNS_DIR)
+
+startups: setup ## Start and stop the stack 200 times (2 side by side); no port ever shared
+	$(PY) bench/startups.py --count 200 --concurrent 2
+
 ##@ Cleanup
 
-clean: ## Stop processes left by a killed run, remove caches (keeps runs/ and .venv)
+clean: ## Stop processes of runs whose runner died (live runs are left alone), remove caches
 	@if [ -x $(PY) ]; then $(PY) -m deploy.local.cleanup $(RUNS_DIR); fi
 	rm -rf .pytest_cache
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +

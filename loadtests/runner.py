@@ -282,8 +282,10 @@ def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.E
 class PhaseFollower:
     """Copies the stage starts Locust records into events.jsonl as ``phase`` events."""
 
-    def __init__(self, path: pathlib.Path, events: events_module.EventLog) -> None:
+    def __init__(self, path: pathlib.Path, events: events_module.EventLog, *, known: frozenset[int] = frozenset()) -> None:
         self.path, self.events, self.seen, self.current = path, events, 0, "starting"
+        self.known = known
+        """Stage indices events.jsonl already holds (a rebuild copies only the missing ones)."""
 
     def follow(self) -> None:
         if not self.path.exists():
@@ -291,6 +293,8 @@ class PhaseFollower:
         lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.endswith("}")]
         for line in lines[self.seen:]:
             record = json.loads(line)
+            if record["index"] in self.known:
+                continue
             self.events.emit(events_module.PHASE, time_seconds=record["time"], phase=record["phase"],
                              index=record["index"], arrival_rate_per_second=record["arrival_rate_per_second"])
             self.current = record["phase"]
@@ -356,6 +360,11 @@ def rebuild_report(run_dir: pathlib.Path, *, write: Callable[[str], None] = say)
     if pids.exists():
         for line in cleanup.describe([processes.stop_orphans(pids)]):
             write(line)
+    # a runner killed between two progress ticks never copied the latest stage starts
+    known = frozenset(e["index"] for e in events_module.read_events(run_dir / "events.jsonl") if e["type"] == "phase")
+    events = events_module.EventLog(run_dir / "events.jsonl")
+    PhaseFollower(run_dir / "locust" / "phases.jsonl", events, known=known).follow()
+    events.close()
     if not (run_dir / "prometheus" / "request_count.json").exists() and (run_dir / "prometheus" / "tsdb").is_dir():
         span = extract.measured_span(run_dir)
         if span is not None:

@@ -5,8 +5,9 @@ is ready, and then does; it goes through the emulated pod phases (scheduling del
 start, kubelet-like readiness probe ticks), joins the EDS file only once Ready, and its first served
 request is an event; a replica removed under load loses no accepted request; a tripped breaker
 answers 503 and Envoy counts the overflow; a replica that dies on its own is noticed and dropped;
-Prometheus scrapes every replica and Envoy; teardown leaves no process (checked by PID); a busy
-port and a missing binary are one clear sentence.
+Prometheus scrapes every replica and Envoy; the admin API is not reachable through any proxy, however
+the path is spelled; teardown leaves no process (checked by PID); a busy port and a missing binary
+are one clear sentence.
 """
 import concurrent.futures
 import os
@@ -169,6 +170,25 @@ def test_a_replica_that_dies_on_its_own_is_noticed_and_dropped(stack):
     died = [e for e in events_module.read_events(stack.events.path) if e["type"] == "pod_died"]
     assert died[-1]["pod"] == victim.name
     assert post(stack.endpoints()["entry_url"]).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/admin/faults", "//admin/faults", "/v1/../admin/faults", "/%61dmin/faults",
+                                  "/admin/../admin/faults"])
+def test_the_admin_api_is_not_reachable_through_a_proxy(stack, path):
+    proxy_url = stack.endpoints()["proxies"]["formatter"]["url"]
+    token = {"x-tailstorm-admin-token": stack.admin_token}
+    with socket.create_connection(("127.0.0.1", int(proxy_url.rsplit(":", 1)[1])), timeout=5) as conn:
+        body = b'{"error_probability": 1}'  # raw HTTP: clients would normalise the path themselves
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nx-tailstorm-admin-token: {stack.admin_token}\r\n"
+                     f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+                     .encode() + body)
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 404"), answer[:200]
+    assert b"server: envoy" in answer.lower() and b"the admin API is not served through the proxy" in answer
+    replica = stack.endpoints()["replicas"]["formatter"][0]
+    assert httpx.get(f"{replica}/admin/faults", headers=token).json()["error_probability"] == 0  # nothing was set
 
 
 def test_a_busy_port_is_one_clear_sentence(tmp_path):
