@@ -826,9 +826,9 @@ def thread_pool_wait_probability(
 # Stations in tandem: a request passes M/M/c stations in series.
 # --------------------------------------------------------------------------------------------
 
-# The uniformization sum stops where the Poisson weights left out are below this (their
-# total is the truncation error of a survival probability).
-_UNIFORMIZATION_STANDARD_DEVIATIONS = 12.0
+# Terms of the exponential series of the jump matrix at a uniformized time y <= 1: the first
+# term left out is below y^25/25! < 1e-25.
+_EXPONENTIAL_SERIES_TERMS = 25
 
 
 def _tandem_stations(
@@ -868,58 +868,71 @@ def tandem_mean_response_time_seconds(
     )
 
 
-def _tandem_absorption_survivals(stations: list[tuple[float, float, float]], steps: int) -> list[float]:
-    """a_k = P(the uniformized chain of the summed phases is still running after k jumps), k = 0..steps.
+Matrix = list[list[float]]
 
-    Phases in order: for station i a wait phase (rate θ_i, entered with probability C_i) and a
-    service phase (rate μ_i). The chain jumps at the uniform rate Λ = max rate; a jump leaves
-    a phase of rate q with probability q/Λ, else it stays (a self-loop).
+
+def _triangular_product(left: Matrix, right: Matrix) -> Matrix:
+    """The product of two upper-triangular matrices (the phases only ever move forward)."""
+    size = len(left)
+    return [
+        [0.0] * row + [sum(left[row][k] * right[k][column] for k in range(row, column + 1))
+                       for column in range(row, size)]
+        for row in range(size)
+    ]
+
+
+def _tandem_phases(stations: list[tuple[float, float, float]]) -> tuple[list[float], Matrix, float]:
+    """The summed sojourns as a phase-type law: start vector, jump matrix P = I + Q/Λ, and Λ.
+
+    Phases in order: for station i a wait (rate θ_i, entered with probability C_i) and a service
+    (rate μ_i); after the last service the request is done. Λ is the largest phase rate; a jump
+    leaves a phase of rate q with probability q/Λ and otherwise stays, so P is nonnegative.
     """
-    uniform_rate = max(max(drain, mu) for _, drain, mu in stations)
-    phases: list[float] = []
-    for _, drain, mu in stations:
-        phases += [drain, mu]
-    mass = [0.0] * len(phases)
-    mass[0], mass[1] = stations[0][0], 1.0 - stations[0][0]
-    survivals = [1.0]
-    for _ in range(steps):
-        moved = [0.0] * len(phases)
-        for index, rate in enumerate(phases):
-            leaving = mass[index] * rate / uniform_rate
-            moved[index] += mass[index] - leaving
-            station = index // 2
-            if index % 2 == 0:  # wait → service at the same station
-                moved[index + 1] += leaving
-            elif station + 1 < len(stations):  # service → the next station (absorbed after the last)
-                wait_probability = stations[station + 1][0]
-                moved[index + 1] += leaving * wait_probability
-                moved[index + 2] += leaving * (1.0 - wait_probability)
-        mass = moved
-        survivals.append(math.fsum(mass))
-    return survivals
+    rates = [rate for _, drain, mu in stations for rate in (drain, mu)]
+    uniform = max(rates)
+    size = len(rates)
+    jumps = [[0.0] * size for _ in range(size)]
+    for phase, rate in enumerate(rates):
+        leave = rate / uniform
+        jumps[phase][phase] = 1.0 - leave
+        if phase % 2 == 0:  # wait → service at the same station
+            jumps[phase][phase + 1] = leave
+        elif phase + 1 < size:  # service → the next station's wait or service
+            next_wait_probability = stations[phase // 2 + 1][0]
+            jumps[phase][phase + 1] = leave * next_wait_probability
+            jumps[phase][phase + 2] = leave * (1.0 - next_wait_probability)
+    start = [0.0] * size
+    start[0], start[1] = stations[0][0], 1.0 - stations[0][0]
+    return start, jumps, uniform
 
 
-def _tandem_survival_function(stations: list[tuple[float, float, float]]) -> Callable[[float], float]:
-    """P(T > t) as a function of t, reusing the jump chain's a_k between calls (for bisection)."""
-    uniform_rate = max(max(drain, mu) for _, drain, mu in stations)
-    survivals: list[float] = [1.0]
+def _tandem_survival(stations: list[tuple[float, float, float]], time_seconds: float) -> float:
+    """P(T > t) = α·e^{Qt}·1, by uniformization with scaling and squaring.
 
-    def survival(time_seconds: float) -> float:
-        mean_jumps = uniform_rate * time_seconds
-        if mean_jumps == 0.0:
-            return 1.0
-        spread = _UNIFORMIZATION_STANDARD_DEVIATIONS * math.sqrt(mean_jumps)
-        last = math.ceil(mean_jumps + spread + _UNIFORMIZATION_STANDARD_DEVIATIONS**2)
-        if last >= len(survivals):
-            survivals[:] = _tandem_absorption_survivals(stations, last)
-        first = max(0, math.floor(mean_jumps - spread))
-        log_rate = math.log(mean_jumps)
-        return math.fsum(
-            math.exp(-mean_jumps + k * log_rate - math.lgamma(k + 1)) * survivals[k]
-            for k in range(first, last + 1)
-        )
-
-    return survival
+    e^{Qt} = e^{Λt(P − I)} = (e^{y(P − I)})^(2^s) with y = Λt/2^s <= 1; the inner exponential is
+    the Poisson-weighted series e^{−y}·Σ y^k/k!·P^k (Horner's scheme), then s squarings. Every
+    matrix stays nonnegative, so nothing cancels, and the work grows with log(Λt), not Λt: a
+    fast hop beside a slow station costs a few more squarings.
+    """
+    start, jumps, uniform = _tandem_phases(stations)
+    scaled = uniform * time_seconds
+    if scaled == 0.0:
+        return 1.0
+    squarings = max(0, math.ceil(math.log2(scaled)))
+    y = scaled / 2.0**squarings
+    size = len(start)
+    identity = [[float(row == column) for column in range(size)] for row in range(size)]
+    exponential = identity
+    for k in range(_EXPONENTIAL_SERIES_TERMS, 0, -1):
+        step = _triangular_product(jumps, exponential)
+        exponential = [
+            [identity[row][column] + y / k * step[row][column] for column in range(size)] for row in range(size)
+        ]
+    weight = math.exp(-y)
+    exponential = [[weight * value for value in row] for row in exponential]
+    for _ in range(squarings):
+        exponential = _triangular_product(exponential, exponential)
+    return math.fsum(start[row] * math.fsum(exponential[row]) for row in range(size))
 
 
 def tandem_response_time_survival(
@@ -933,10 +946,9 @@ def tandem_response_time_survival(
 
     Each T_i is the exact M/M/c sojourn of ``mmc_response_time_survival``: with probability C_i
     an Exp(θ_i) wait (θ_i = c_iμ_i − λ), then an Exp(μ_i) service. Their convolution is a
-    phase-type distribution (the phases one after another), evaluated by uniformization: with
-    Λ the largest phase rate, P(T > t) = Σ_k e^{−Λt}(Λt)^k/k!·a_k, where a_k is the chance that
-    the jump chain has not finished after k jumps. Every term is positive (no cancellation); the
-    Poisson weights left out, beyond 12 standard deviations, bound the error far below 1e-12.
+    phase-type distribution (the phases one after another), P(T > t) = α·e^{Qt}·1, evaluated by
+    uniformization with scaling and squaring (nonnegative matrices only, so no cancellation, and
+    the series is cut where the rest is below 1e-25).
     Exact for M/M/1 stations: a request's sojourn times at successive ·/M/1 FCFS stations with
     Poisson input are independent (Reich 1957), so T is hypoexponential with rates μ_i − λ.
     An approximation when a station has c > 1: each T_i is still exact (Burke: departures of
@@ -946,7 +958,7 @@ def tandem_response_time_survival(
     """
     lam = _check_rate("arrival rate", arrival_rate_per_second, allow_zero=True)
     t = _check_rate("time", time_seconds, allow_zero=True)
-    return _tandem_survival_function(_tandem_stations(lam, service_rates_per_second, servers))(t)
+    return _tandem_survival(_tandem_stations(lam, service_rates_per_second, servers), t)
 
 
 def tandem_response_time_quantile_seconds(
@@ -968,14 +980,13 @@ def tandem_response_time_quantile_seconds(
     lam = _check_rate("arrival rate", arrival_rate_per_second, allow_zero=True)
     p = _check_quantile(quantile)
     stations = _tandem_stations(lam, service_rates_per_second, servers)
-    survival = _tandem_survival_function(stations)
     target = 1.0 - p
     low, high = 0.0, math.fsum(wait / drain + 1.0 / mu for wait, drain, mu in stations)
-    while survival(high) > target:
+    while _tandem_survival(stations, high) > target:
         low, high = high, 2.0 * high
     while high - low > _QUANTILE_RELATIVE_TOLERANCE * high:
         middle = 0.5 * (low + high)
-        if survival(middle) > target:
+        if _tandem_survival(stations, middle) > target:
             low = middle
         else:
             high = middle

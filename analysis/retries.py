@@ -101,11 +101,14 @@ def retry_worst_case_amplification(*, retries: int, depth: int) -> float:
     ``depth`` counts the retrying hops (caller → callee edges). Reached when every attempt fails
     (the bottom is down or timing out): each layer multiplies its callee's attempts by r + 1.
     Example: 3 retries at each of 5 hops: 4^5 = 1024 attempts per user request.
-    Valid for whole r >= 0, depth >= 1.
+    Valid for whole r >= 0, depth >= 1; beyond a float's range the answer is inf.
     """
     r = _check_whole("retries", retries, minimum=0)
     d = _check_whole("depth", depth, minimum=1)
-    return float((r + 1) ** d)
+    try:
+        return float((r + 1) ** d)
+    except OverflowError:  # more than 1.8e308 attempts: say so rather than crash
+        return math.inf
 
 
 def retry_layered_amplification(*, failure_probability: float, retries: int, depth: int) -> float:

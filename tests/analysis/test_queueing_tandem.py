@@ -67,6 +67,15 @@ def test_mm1_stations_give_the_hypoexponential_sum(t: float) -> None:
     assert _survival(rates, [1, 1, 1], lam, t) == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("t", [1e-6, 0.01, 0.3])
+def test_a_fast_hop_beside_a_slow_station_stays_exact(t: float) -> None:
+    # Rates 1e6/s and 30/s: uniformization needs Λt = 3e5 jumps at t = 0.3 s; scaling and
+    # squaring needs 19 squarings. The closed form has no cancellation at so different rates.
+    lam, rates = 10.0, [1e6, 40.0]
+    expected = _hypoexponential_survival([mu - lam for mu in rates], t)
+    assert _survival(rates, [1, 1], lam, t) == pytest.approx(expected, rel=1e-9)
+
+
 def test_two_equal_mm1_stations_give_an_erlang_two_sum() -> None:
     # Equal rates: Erlang(2, μ − λ), P(T > t) = (1 + (μ − λ)t)·e^{−(μ−λ)t} (the distinct-rate form is 0/0).
     lam, mu, t = 60.0, 100.0, 0.05

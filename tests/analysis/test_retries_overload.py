@@ -101,6 +101,12 @@ def test_simulated_storm_recovers_below_the_threshold_and_sticks_inside_the_band
     assert _goodput_after_trigger(arrival_rate=below, trigger=True, seed=3) == pytest.approx(below, rel=0.15)
 
 
+def test_worst_case_amplification_beyond_a_float_is_infinite_not_a_crash() -> None:
+    # 1001^1000 attempts has 3,000 digits: the float answer is inf, not an OverflowError.
+    assert retries.retry_worst_case_amplification(retries=1000, depth=1000) == float("inf")
+    assert retries.retry_worst_case_amplification(retries=3, depth=5) == 1024.0
+
+
 def test_a_retry_ratio_moves_the_threshold_up_to_capacity_over_one_point_one() -> None:
     budgeted = retries.retry_ratio_budget_attempts_per_request(failure_probability=1.0, retries=3)
     assert 100.0 / budgeted == pytest.approx(100.0 / 1.1)
