@@ -19,6 +19,10 @@ Pure functions: keyword-only numbers in, numbers (or one frozen record of number
   propagation under a second (0.5 s).
 With these the budget is 12.5 + 7.5 + 0 + 0 + 1 + 2 + 10.5 = 33.5 s; the reference's estimate
 is 20–60 s, median about 35 s.
+
+``hpa_lag_bound`` is the worst case of the same model: the random phases at their ends (the
+metric pipeline φ·R + R + h, the sync pickup S) and the deterministic terms fed with the upper
+ends of the reference's ranges, 61 s with the defaults.
 """
 
 import dataclasses
@@ -274,4 +278,110 @@ def hpa_scale_down_lag_seconds(
         + _check_seconds("scale-down stabilization", scale_down_stabilization_seconds)
         + hpa_sync_pickup_seconds(sync_period_seconds=sync_period_seconds)
         + _check_seconds("termination grace", termination_grace_seconds)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The worst case: every term at its maximum.
+# --------------------------------------------------------------------------------------------
+
+
+def hpa_metric_pipeline_max_seconds(
+    *,
+    metric_resolution_seconds: float = 15.0,
+    housekeeping_interval_seconds: float = 10.0,
+    crossing_fraction: float = 0.0,
+) -> float:
+    """The longest the served metric can take to cross the threshold, φ·R + R + h (a supremum).
+
+    The same mechanism as ``hpa_metric_pipeline_seconds``, with the two random phases at their
+    ends: the next metrics-server scrape is almost R away (U[0, R)) and the kubelet sample it
+    reads is h old. Reference ranges: [0, R + H] for a partial rise (φ = 0), [R, 2R + H] for the
+    full step (φ = 1). Units: seconds. Valid for R > 0, h >= 0, φ in [0, 1].
+    """
+    expected = hpa_metric_pipeline_seconds(
+        metric_resolution_seconds=metric_resolution_seconds,
+        housekeeping_interval_seconds=housekeeping_interval_seconds,
+        crossing_fraction=crossing_fraction,
+    )
+    # The expected value holds R/2 + h/2 for the two uniform phases; their maxima are R and h.
+    return expected + float(metric_resolution_seconds) / 2.0 + float(housekeeping_interval_seconds) / 2.0
+
+
+def hpa_sync_pickup_max_seconds(*, sync_period_seconds: float = 15.0) -> float:
+    """The longest wait for the HPA sync after the crossing, S (the supremum of U[0, S)).
+
+    Ignores the reconcile time of a sync itself (the controller's own work, well under a second
+    for one HPA). Units: seconds. Valid for S > 0.
+    """
+    return 2.0 * hpa_sync_pickup_seconds(sync_period_seconds=sync_period_seconds)
+
+
+def hpa_lag_bound(
+    *,
+    metric_resolution_seconds: float = 15.0,
+    housekeeping_interval_seconds: float = 15.0,
+    crossing_fraction: float = 0.0,
+    metric_pipeline_seconds: float | None = None,
+    sync_period_seconds: float = 15.0,
+    scale_up_stabilization_seconds: float = 0.0,
+    current_replicas: int = 1,
+    desired_replicas: int = 1,
+    scale_up_pods: int = 4,
+    scale_up_percent: float = 100.0,
+    policy_period_seconds: float = 15.0,
+    api_seconds: float = 1.0,
+    scheduling_seconds: float = 1.0,
+    image_pull_seconds: float = 0.0,
+    container_start_seconds: float = 3.0,
+    app_boot_seconds: float = 5.0,
+    readiness_initial_delay_seconds: float = 0.0,
+    readiness_period_seconds: float = 10.0,
+    endpoint_propagation_seconds: float = 1.0,
+) -> LagBudget:
+    """The worst-case step → Ready lag: every term of ``hpa_lag_budget`` at its maximum.
+
+    The two random terms take their suprema (``hpa_metric_pipeline_max_seconds``,
+    ``hpa_sync_pickup_max_seconds``); the others are the same deterministic terms as the
+    expected budget (stabilization window, rate-limit rounds, readiness rounded up to a probe
+    tick), fed with the upper ends of the reference's ranges by default: housekeeping stretched
+    to 15 s, API writes and scheduling 1 s each, container start 3 s, endpoint propagation 1 s.
+    A ``metric_pipeline_seconds`` override (a measured Prometheus-adapter delay) is used as is.
+    With the defaults: 30 + 15 + 0 + 0 + 2 + 3 + 11 = 61 s, the top of the reference's 20–60 s.
+    Not bounded here: node provisioning, image pulls (pass them), a slow API server.
+    Units: seconds; validity as ``hpa_lag_budget``.
+    """
+    budget = hpa_lag_budget(
+        metric_resolution_seconds=metric_resolution_seconds,
+        housekeeping_interval_seconds=housekeeping_interval_seconds,
+        crossing_fraction=crossing_fraction,
+        metric_pipeline_seconds=metric_pipeline_seconds,
+        sync_period_seconds=sync_period_seconds,
+        scale_up_stabilization_seconds=scale_up_stabilization_seconds,
+        current_replicas=current_replicas,
+        desired_replicas=desired_replicas,
+        scale_up_pods=scale_up_pods,
+        scale_up_percent=scale_up_percent,
+        policy_period_seconds=policy_period_seconds,
+        api_seconds=api_seconds,
+        scheduling_seconds=scheduling_seconds,
+        image_pull_seconds=image_pull_seconds,
+        container_start_seconds=container_start_seconds,
+        app_boot_seconds=app_boot_seconds,
+        readiness_initial_delay_seconds=readiness_initial_delay_seconds,
+        readiness_period_seconds=readiness_period_seconds,
+        endpoint_propagation_seconds=endpoint_propagation_seconds,
+    )
+    if metric_pipeline_seconds is None:
+        pipeline = hpa_metric_pipeline_max_seconds(
+            metric_resolution_seconds=metric_resolution_seconds,
+            housekeeping_interval_seconds=housekeeping_interval_seconds,
+            crossing_fraction=crossing_fraction,
+        )
+    else:
+        pipeline = budget.metric_pipeline_seconds
+    return dataclasses.replace(
+        budget,
+        metric_pipeline_seconds=pipeline,
+        sync_pickup_seconds=hpa_sync_pickup_max_seconds(sync_period_seconds=sync_period_seconds),
     )

@@ -16,11 +16,17 @@ Models, in Kendall notation (arrivals/service/servers/capacity), all first-come 
   good in heavy traffic, exact for M/G/1 (Kingman) and M/M/c (Allen–Cunneen).
 - Little's law L = λW: any stable system, any discipline.
 - The utilisation knee W = S/(1 − ρ): the fleet-orchestration seed's rule of thumb (M/M/1).
+- Service level P(Wq <= t) of M/M/c (Erlang C), the call-centre "80% within 20 s".
+- A look-aside cache: the backend sees the misses, λ(1 − h); losing the cache multiplies it 1/(1 − h).
+- A thread pool by Little's law: λ·W threads busy on average; starved once λ·W >= N.
+- M/M/c stations in tandem: the mean is exact (Burke); the response-time distribution is the
+  convolution of the stations' (exact for M/M/1 stations, an approximation with c > 1).
 
 Predictions take the *measured* arrival rate, service rate and server count (DESIGN.md).
 """
 
 import math
+from collections.abc import Callable
 
 # Relative precision of the numerical inversion of the M/M/c sojourn-time distribution.
 _QUANTILE_RELATIVE_TOLERANCE = 1e-12
@@ -672,3 +678,316 @@ def knee_utilisation_for_slowdown(*, slowdown: float) -> float:
     if not factor >= 1:
         raise ValueError(f"slowdown {factor:g} must be >= 1: queueing never makes requests faster")
     return 1.0 - 1.0 / factor
+
+
+# --------------------------------------------------------------------------------------------
+# Service level (Erlang C): the share of requests that wait at most t.
+# --------------------------------------------------------------------------------------------
+
+
+def mmc_service_level(
+    *,
+    arrival_rate_per_second: float,
+    service_rate_per_second: float,
+    servers: int,
+    wait_threshold_seconds: float,
+) -> float:
+    """M/M/c service level, the share of arrivals waiting at most t: P(Wq <= t) = 1 − C·e^{−(cμ−λ)t}.
+
+    C = C(c, A) is Erlang C: a share 1 − C starts at once and the rest wait an exponential time
+    with rate cμ − λ (FCFS, the queue drains at the rate all c servers free up, minus arrivals).
+    The call-centre "80/20" target (80% answered within 20 s) is this number at t = 20 s;
+    ``mmc_wait_time_quantile_seconds`` is its inverse. At t = 0 it is 1 − C.
+    Units: λ, μ in 1/s, t in s; a probability out. Assumes Poisson arrivals, exponential
+    service, c identical servers, an unbounded FCFS queue, no abandonment.
+    Valid for ρ = λ/(cμ) < 1 and t >= 0.
+    """
+    lam, mu, c = _stable_rates(arrival_rate_per_second, service_rate_per_second, servers)
+    t = _check_rate("wait threshold", wait_threshold_seconds, allow_zero=True)
+    wait_probability = erlang_c(offered_load_erlangs=lam / mu, servers=c)
+    return 1.0 - wait_probability * math.exp(-(c * mu - lam) * t)
+
+
+# --------------------------------------------------------------------------------------------
+# A look-aside cache in front of a backend: misses are the backend's arrivals.
+# --------------------------------------------------------------------------------------------
+
+
+def _check_hit_ratio(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} {value:g} must lie in [0, 1): at 1 the backend sees no traffic to multiply")
+    return value
+
+
+def cache_backend_arrival_rate_per_second(*, arrival_rate_per_second: float, hit_ratio: float) -> float:
+    """Arrival rate at the backend behind a look-aside cache, λ·(1 − h).
+
+    A look-aside (cache-aside) client asks the cache first and the backend only on a miss, so
+    the backend sees the miss stream: a routing probability 1 − h in queueing-network terms.
+    Units: 1/s in and out. Assumes the hit ratio h is measured over the same requests (by
+    count, not by bytes). Valid for λ >= 0 and h in [0, 1).
+    """
+    lam = _check_rate("arrival rate", arrival_rate_per_second, allow_zero=True)
+    return lam * (1.0 - _check_hit_ratio("hit ratio", hit_ratio))
+
+
+def cache_miss_amplification(*, hit_ratio: float) -> float:
+    """Backend load multiplier when a look-aside cache is lost (cold, flushed, down): 1/(1 − h).
+
+    With the cache the backend sees λ(1 − h); without it, λ. So a 90% hit ratio hides 10× the
+    backend's normal load and 99% hides 100×: a backend sized for its normal miss traffic is
+    overloaded by a cache restart until the cache refills. Dimensionless. Valid for h in [0, 1).
+    """
+    return 1.0 / (1.0 - _check_hit_ratio("hit ratio", hit_ratio))
+
+
+def cache_degradation_amplification(*, hit_ratio: float, degraded_hit_ratio: float) -> float:
+    """Backend load multiplier when the hit ratio falls from h to h': (1 − h')/(1 − h).
+
+    A small drop in a high hit ratio is a large rise in backend load: 99% → 95% is 5×.
+    Dimensionless. Valid for h, h' in [0, 1); h' above h gives a factor below 1.
+    """
+    normal = _check_hit_ratio("hit ratio", hit_ratio)
+    degraded = _check_hit_ratio("degraded hit ratio", degraded_hit_ratio)
+    return (1.0 - degraded) / (1.0 - normal)
+
+
+# --------------------------------------------------------------------------------------------
+# Thread pools via Little's law.
+# --------------------------------------------------------------------------------------------
+
+
+def _check_pool(pool_threads: float) -> int:
+    if isinstance(pool_threads, bool) or float(pool_threads) != int(pool_threads) or pool_threads < 1:
+        raise ValueError(f"pool threads {pool_threads} must be a whole number >= 1")
+    return int(pool_threads)
+
+
+def thread_pool_busy_threads(*, arrival_rate_per_second: float, thread_hold_seconds: float) -> float:
+    """Mean threads a pool needs, λ·W, by Little's law applied to the threads in use.
+
+    W is how long a task holds its thread, including time blocked on downstream calls (a
+    synchronous client holds the thread for the whole downstream response time), not the
+    time it queued for a thread. Units: 1/s and s in; threads out. Holds for any arrival and
+    hold-time distribution as long-run averages. Valid for λ >= 0, W >= 0.
+    """
+    return little_mean_number_in_system(
+        arrival_rate_per_second=arrival_rate_per_second, mean_time_in_system_seconds=thread_hold_seconds
+    )
+
+
+def thread_pool_is_starved(
+    *, arrival_rate_per_second: float, thread_hold_seconds: float, pool_threads: int
+) -> bool:
+    """Whether the pool starves: λ·W >= N, the mean demand for threads reaches the pool size.
+
+    At λW > N tasks arrive faster than N threads can finish them (N/W per second), so the task
+    queue grows without bound: latency climbs until timeouts or memory end it. λW = N is the
+    boundary (utilisation 1), which has no steady state either, so it counts as starved.
+    A downstream slowdown raises W and can starve a pool at a constant λ. Valid for λ >= 0,
+    W >= 0, whole N >= 1.
+    """
+    pool = _check_pool(pool_threads)
+    busy = thread_pool_busy_threads(
+        arrival_rate_per_second=arrival_rate_per_second, thread_hold_seconds=thread_hold_seconds
+    )
+    return busy >= pool
+
+
+def thread_pool_max_throughput_per_second(*, thread_hold_seconds: float, pool_threads: int) -> float:
+    """The most tasks per second N threads can complete when each holds its thread W seconds: N/W.
+
+    Units: s in, 1/s out. Valid for W > 0, whole N >= 1.
+    """
+    pool = _check_pool(pool_threads)
+    hold = _check_rate("thread hold time", thread_hold_seconds)
+    return pool / hold
+
+
+def thread_pool_wait_probability(
+    *, arrival_rate_per_second: float, thread_hold_seconds: float, pool_threads: int
+) -> float:
+    """Probability a task finds every thread busy and queues: Erlang C with A = λ·W and c = N.
+
+    The pool is an M/M/N queue when arrivals are Poisson and hold times exponential; then this
+    is exact, otherwise a guide (Erlang C is not insensitive to the hold-time distribution).
+    Dimensionless. Valid for λW < N (see ``thread_pool_is_starved``), W > 0.
+    """
+    pool = _check_pool(pool_threads)
+    _check_rate("thread hold time", thread_hold_seconds)
+    busy = thread_pool_busy_threads(
+        arrival_rate_per_second=arrival_rate_per_second, thread_hold_seconds=thread_hold_seconds
+    )
+    return erlang_c(offered_load_erlangs=busy, servers=pool)
+
+
+# --------------------------------------------------------------------------------------------
+# Stations in tandem: a request passes M/M/c stations in series.
+# --------------------------------------------------------------------------------------------
+
+# Terms of the exponential series of the jump matrix at a uniformized time y <= 1: the first
+# term left out is below y^25/25! < 1e-25.
+_EXPONENTIAL_SERIES_TERMS = 25
+
+
+def _tandem_stations(
+    lam: float, service_rates: list[float] | tuple[float, ...], servers: list[int] | tuple[int, ...]
+) -> list[tuple[float, float, float]]:
+    """(C_i, θ_i, μ_i) per station: Erlang C, the wait's drain rate cμ − λ, the service rate."""
+    rates = list(service_rates)
+    counts = list(servers)
+    if not rates:
+        raise ValueError("service rates are empty: a tandem needs at least one station")
+    if len(counts) != len(rates):
+        raise ValueError(f"servers has {len(counts)} values for {len(rates)} stations: give one per station")
+    stations = []
+    for mu, c in zip(rates, counts, strict=True):
+        lam, mu, c = _stable_rates(lam, mu, c)
+        stations.append((erlang_c(offered_load_erlangs=lam / mu, servers=c), c * mu - lam, mu))
+    return stations
+
+
+def tandem_mean_response_time_seconds(
+    *,
+    arrival_rate_per_second: float,
+    service_rates_per_second: list[float] | tuple[float, ...],
+    servers: list[int] | tuple[int, ...],
+) -> float:
+    """Mean end-to-end response time of M/M/c stations in series, Σ W_i. Exact.
+
+    Burke's theorem: the departures of a stable M/M/c queue are Poisson with rate λ, so every
+    station in the series is an M/M/c queue with the same λ and its mean response time W_i is
+    ``mmc_mean_response_time_seconds``; the mean of a sum is the sum of the means, dependent or
+    not. Units: 1/s in, s out. Valid when every station is stable, λ < c_i·μ_i.
+    """
+    lam = _check_rate("arrival rate", arrival_rate_per_second, allow_zero=True)
+    return math.fsum(
+        wait_probability / drain + 1.0 / mu
+        for wait_probability, drain, mu in _tandem_stations(lam, service_rates_per_second, servers)
+    )
+
+
+Matrix = list[list[float]]
+
+
+def _triangular_product(left: Matrix, right: Matrix) -> Matrix:
+    """The product of two upper-triangular matrices (the phases only ever move forward)."""
+    size = len(left)
+    return [
+        [0.0] * row + [sum(left[row][k] * right[k][column] for k in range(row, column + 1))
+                       for column in range(row, size)]
+        for row in range(size)
+    ]
+
+
+def _tandem_phases(stations: list[tuple[float, float, float]]) -> tuple[list[float], Matrix, float]:
+    """The summed sojourns as a phase-type law: start vector, jump matrix P = I + Q/Λ, and Λ.
+
+    Phases in order: for station i a wait (rate θ_i, entered with probability C_i) and a service
+    (rate μ_i); after the last service the request is done. Λ is the largest phase rate; a jump
+    leaves a phase of rate q with probability q/Λ and otherwise stays, so P is nonnegative.
+    """
+    rates = [rate for _, drain, mu in stations for rate in (drain, mu)]
+    uniform = max(rates)
+    size = len(rates)
+    jumps = [[0.0] * size for _ in range(size)]
+    for phase, rate in enumerate(rates):
+        leave = rate / uniform
+        jumps[phase][phase] = 1.0 - leave
+        if phase % 2 == 0:  # wait → service at the same station
+            jumps[phase][phase + 1] = leave
+        elif phase + 1 < size:  # service → the next station's wait or service
+            next_wait_probability = stations[phase // 2 + 1][0]
+            jumps[phase][phase + 1] = leave * next_wait_probability
+            jumps[phase][phase + 2] = leave * (1.0 - next_wait_probability)
+    start = [0.0] * size
+    start[0], start[1] = stations[0][0], 1.0 - stations[0][0]
+    return start, jumps, uniform
+
+
+def _tandem_survival(stations: list[tuple[float, float, float]], time_seconds: float) -> float:
+    """P(T > t) = α·e^{Qt}·1, by uniformization with scaling and squaring.
+
+    e^{Qt} = e^{Λt(P − I)} = (e^{y(P − I)})^(2^s) with y = Λt/2^s <= 1; the inner exponential is
+    the Poisson-weighted series e^{−y}·Σ y^k/k!·P^k (Horner's scheme), then s squarings. Every
+    matrix stays nonnegative, so nothing cancels, and the work grows with log(Λt), not Λt: a
+    fast hop beside a slow station costs a few more squarings.
+    """
+    start, jumps, uniform = _tandem_phases(stations)
+    scaled = uniform * time_seconds
+    if scaled == 0.0:
+        return 1.0
+    squarings = max(0, math.ceil(math.log2(scaled)))
+    y = scaled / 2.0**squarings
+    size = len(start)
+    identity = [[float(row == column) for column in range(size)] for row in range(size)]
+    exponential = identity
+    for k in range(_EXPONENTIAL_SERIES_TERMS, 0, -1):
+        step = _triangular_product(jumps, exponential)
+        exponential = [
+            [identity[row][column] + y / k * step[row][column] for column in range(size)] for row in range(size)
+        ]
+    weight = math.exp(-y)
+    exponential = [[weight * value for value in row] for row in exponential]
+    for _ in range(squarings):
+        exponential = _triangular_product(exponential, exponential)
+    return math.fsum(start[row] * math.fsum(exponential[row]) for row in range(size))
+
+
+def tandem_response_time_survival(
+    *,
+    arrival_rate_per_second: float,
+    service_rates_per_second: list[float] | tuple[float, ...],
+    servers: list[int] | tuple[int, ...],
+    time_seconds: float,
+) -> float:
+    """P(T > t) for T = T_1 + … + T_n, the sum of independent M/M/c station response times.
+
+    Each T_i is the exact M/M/c sojourn of ``mmc_response_time_survival``: with probability C_i
+    an Exp(θ_i) wait (θ_i = c_iμ_i − λ), then an Exp(μ_i) service. Their convolution is a
+    phase-type distribution (the phases one after another), P(T > t) = α·e^{Qt}·1, evaluated by
+    uniformization with scaling and squaring (nonnegative matrices only, so no cancellation, and
+    the series is cut where the rest is below 1e-25).
+    Exact for M/M/1 stations: a request's sojourn times at successive ·/M/1 FCFS stations with
+    Poisson input are independent (Reich 1957), so T is hypoexponential with rates μ_i − λ.
+    An approximation when a station has c > 1: each T_i is still exact (Burke: departures of
+    an M/M/c queue are Poisson), but overtaking makes successive sojourns dependent (Walrand
+    and Varaiya 1980), which the convolution ignores. Units: 1/s and s in; a probability out.
+    Valid when every station is stable (λ < c_i·μ_i) and t >= 0.
+    """
+    lam = _check_rate("arrival rate", arrival_rate_per_second, allow_zero=True)
+    t = _check_rate("time", time_seconds, allow_zero=True)
+    return _tandem_survival(_tandem_stations(lam, service_rates_per_second, servers), t)
+
+
+def tandem_response_time_quantile_seconds(
+    *,
+    arrival_rate_per_second: float,
+    service_rates_per_second: list[float] | tuple[float, ...],
+    servers: list[int] | tuple[int, ...],
+    quantile: float,
+) -> float:
+    """End-to-end response-time p-quantile of M/M/c stations in series, numerically.
+
+    Inverts ``tandem_response_time_survival`` (monotone in t) by bracketing and bisection to a
+    relative precision of 1e-12. Exact for M/M/1 stations, an independence approximation when a
+    station has several servers (see there). For one station it equals
+    ``mmc_response_time_quantile_seconds``. The sum of the stations' own p-quantiles is not the
+    p-quantile of the sum: it is larger for p near 1, because the stations are rarely slow at
+    once. Units: 1/s in, s out. Valid when every station is stable and 0 < p < 1.
+    """
+    lam = _check_rate("arrival rate", arrival_rate_per_second, allow_zero=True)
+    p = _check_quantile(quantile)
+    stations = _tandem_stations(lam, service_rates_per_second, servers)
+    target = 1.0 - p
+    low, high = 0.0, math.fsum(wait / drain + 1.0 / mu for wait, drain, mu in stations)
+    while _tandem_survival(stations, high) > target:
+        low, high = high, 2.0 * high
+    while high - low > _QUANTILE_RELATIVE_TOLERANCE * high:
+        middle = 0.5 * (low + high)
+        if _tandem_survival(stations, middle) > target:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)

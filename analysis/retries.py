@@ -10,10 +10,14 @@ Models:
 - Layers of callers that each retry (the call graph is a chain): worst case (r + 1)^depth
   attempts at the bottom; expected amplification when only the bottom fails with p.
 - Envoy's retry budget (``retry_budget.budget_percent`` / ``min_retry_concurrency``).
-- Client-side adaptive throttling (Google SRE book, "Handling Overload").
-- Metastability: a retry storm that outlives its trigger.
+- Client-side adaptive throttling (Google SRE book, "Handling Overload"), per window and in
+  steady state.
+- The SRE book's per-client retry budget (retries at most 10% of requests).
+- Metastability: a retry storm that outlives its trigger, its threshold λ* = capacity/(r + 1)
+  and the hysteresis band [λ*, capacity).
 """
 
+import dataclasses
 import math
 
 
@@ -97,11 +101,14 @@ def retry_worst_case_amplification(*, retries: int, depth: int) -> float:
     ``depth`` counts the retrying hops (caller → callee edges). Reached when every attempt fails
     (the bottom is down or timing out): each layer multiplies its callee's attempts by r + 1.
     Example: 3 retries at each of 5 hops: 4^5 = 1024 attempts per user request.
-    Valid for whole r >= 0, depth >= 1.
+    Valid for whole r >= 0, depth >= 1; beyond a float's range the answer is inf.
     """
     r = _check_whole("retries", retries, minimum=0)
     d = _check_whole("depth", depth, minimum=1)
-    return float((r + 1) ** d)
+    try:
+        return float((r + 1) ** d)
+    except OverflowError:  # more than 1.8e308 attempts: say so rather than crash
+        return math.inf
 
 
 def retry_layered_amplification(*, failure_probability: float, retries: int, depth: int) -> float:
@@ -242,3 +249,151 @@ def is_retry_storm_self_sustaining(
         raise ValueError("capacity 0/s must be > 0")
     r = _check_whole("retries", retries, minimum=0)
     return lam < capacity <= lam * (r + 1)
+
+
+def retry_storm_metastability_threshold_per_second(
+    *, capacity_per_second: float, retries: int, failure_probability: float = 1.0
+) -> float:
+    """The load above which a retry storm outlives its trigger, λ* = capacity/a(p, r): capacity/(r + 1).
+
+    The model (the "sustaining effect" of Bronson et al., "Metastable Failures in Distributed
+    Systems", HotOS 2021, and Huang et al., "Metastable Failures in the Wild", OSDI 2022): a
+    callee of capacity c·μ requests per second serves clients that retry a failed attempt up to
+    r times. The system has two self-consistent states.
+    - Healthy: attempts rarely fail, the offered load is about λ; it holds while λ < capacity.
+    - Storm: once a trigger (a slow dependency, a spike, a restart) has made waits exceed the
+      client timeout, attempts fail with probability p ≈ 1 — after using capacity, since the
+      server does not know the client gave up — and each request sends λ(1 − p^(r+1))/(1 − p)
+      → λ(r + 1) attempts. The storm feeds itself while that offered load is at least the
+      capacity: λ·a(p, r) >= capacity, i.e. λ >= λ*.
+    Below λ* only the healthy state exists: the system recovers when the trigger goes. Between
+    λ* and the capacity both exist (the hysteresis band): the trigger moves the system into the
+    storm and removing it does not bring it back; the load must drop below λ* (or the retries
+    stop) to recover. With r = 3 the band is 25% to 100% of capacity. Units: 1/s in and out.
+    Valid for capacity > 0, whole r >= 0, p in (0, 1] (p is the failure probability *while
+    overloaded*; at p = 0 nothing fails and there is no storm).
+    """
+    capacity = _check_nonnegative("capacity", capacity_per_second)
+    if capacity == 0.0:
+        raise ValueError("capacity 0/s must be > 0")
+    p = _check_probability("failure probability", failure_probability)
+    if p == 0.0:
+        raise ValueError("failure probability 0 while overloaded means no attempt fails: no storm")
+    return capacity / retry_attempts_per_request(failure_probability=p, retries=retries)
+
+
+def retry_storm_regime(
+    *,
+    arrival_rate_per_second: float,
+    capacity_per_second: float,
+    retries: int,
+    failure_probability: float = 1.0,
+) -> str:
+    """Where λ sits against the metastability threshold: ``recovers``, ``metastable`` or ``overloaded``.
+
+    ``recovers``: λ < λ*, a storm cannot sustain itself and dies out once its trigger is gone.
+    ``metastable``: λ* <= λ < capacity, healthy without a trigger but stuck in the storm after
+    one (the hysteresis band of ``retry_storm_metastability_threshold_per_second``).
+    ``overloaded``: λ >= capacity, overloaded even without retries. At p = 1 ``metastable``
+    is exactly ``is_retry_storm_self_sustaining``. Units: 1/s. Validity as the threshold.
+    """
+    lam = _check_nonnegative("arrival rate", arrival_rate_per_second)
+    threshold = retry_storm_metastability_threshold_per_second(
+        capacity_per_second=capacity_per_second, retries=retries, failure_probability=failure_probability
+    )
+    if lam >= float(capacity_per_second):
+        return "overloaded"
+    return "metastable" if lam >= threshold else "recovers"
+
+
+# --------------------------------------------------------------------------------------------
+# The SRE book's per-client retry budget: retries at most 10% of requests.
+# --------------------------------------------------------------------------------------------
+
+
+def _check_budget_ratio(value: float) -> float:
+    ratio = float(value)
+    if not 0.0 <= ratio < math.inf:
+        raise ValueError(f"retry budget ratio {ratio:g} must be a finite number >= 0 (the SRE book uses 0.1)")
+    return ratio
+
+
+def retry_ratio_budget_max_amplification(*, budget_ratio: float = 0.1) -> float:
+    """The most attempts per request a per-client retry ratio allows, 1 + β: 1.1 at the SRE book's 10%.
+
+    Google SRE book, "Handling Overload": each client tracks the ratio of its requests that are
+    retries and retries only while that ratio is below 10%; in the worst case (every attempt
+    rejected) the load grows 1.1×, against 3× for a per-request limit of three attempts. We
+    read the ratio as retries per original request (which gives the book's 1.1); counted among
+    all attempts instead, retries/(requests + retries) < β allows 1/(1 − β) = 1.11×.
+    Dimensionless. Valid for β >= 0.
+    """
+    return 1.0 + _check_budget_ratio(budget_ratio)
+
+
+def retry_ratio_budget_attempts_per_request(
+    *, failure_probability: float, retries: int, budget_ratio: float = 0.1
+) -> float:
+    """Attempts per request under a per-request limit r and a client ratio β: 1 + min(a(p, r) − 1, β).
+
+    Without the ratio a request makes a(p, r) = (1 − p^(r+1))/(1 − p) attempts
+    (``retry_attempts_per_request``), i.e. a − 1 retries; the client budget lets retries through
+    only while retries/requests < β, so in steady state (counts over a window long against one
+    request) the retry rate is the smaller of the two. Assumes attempts fail independently with
+    p and the budget is shared by all of the client's requests. Dimensionless.
+    Valid for p in [0, 1], whole r >= 0, β >= 0.
+    """
+    wanted = retry_attempts_per_request(failure_probability=failure_probability, retries=retries)
+    return 1.0 + min(wanted - 1.0, _check_budget_ratio(budget_ratio))
+
+
+# --------------------------------------------------------------------------------------------
+# Adaptive throttling in steady state.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ThrottleShares:
+    """Steady-state flows under client-side adaptive throttling, as shares of the client's demand."""
+
+    local_rejection_share: float
+    """Requests the client rejects itself, max(0, 1 − K·a)."""
+    sent_share: float
+    """Requests that reach the backend, min(1, K·a)."""
+    accepted_share: float
+    """Requests the backend accepts, a (all it can)."""
+    backend_rejection_share: float
+    """Requests the backend receives but rejects, min(1, K·a) − a: the work throttling still costs."""
+
+    @property
+    def backend_load_over_capacity(self) -> float:
+        """What the backend receives over what it can accept, min(1/a, K) (inf when a = 0)."""
+        return self.sent_share / self.accepted_share if self.accepted_share else math.inf
+
+
+def adaptive_throttle_steady_state(*, accept_share: float, multiplier: float = 2.0) -> ThrottleShares:
+    """Where client-side adaptive throttling settles when the backend accepts a share a of the demand.
+
+    Google SRE book, "Handling Overload": the client rejects locally with probability
+    P = max(0, (requests − K·accepts)/(requests + 1)) over a trailing window. Let the backend
+    accept up to a·λ per second (its capacity over the client's demand λ, capped at 1) and
+    reject the rest. In steady state, with window counts large enough that the +1 is negligible:
+    if the client sends at least a·λ the backend accepts exactly a·λ, so P = max(0, 1 − K·a)
+    and the client sends (1 − P)·λ = min(1, K·a)·λ — consistent, since K >= 1. So the backend
+    still receives up to K times what it accepts (2× at K = 2) and rejects min(1, K·a) − a of
+    the demand; lower K moves that rejection work to the client. Dimensionless shares.
+    Assumes a steady demand and capacity over the window (2 minutes in the book), and that
+    rejections are cheap. Valid for a in [0, 1] and K >= 1 (with K < 1 the fixed point is to
+    send nothing: the client throttles itself below what the backend accepts).
+    """
+    share = _check_probability("accept share", accept_share)
+    k = float(multiplier)
+    if not 1.0 <= k < math.inf:
+        raise ValueError(f"multiplier {k:g} must be a finite number >= 1 for a steady state")
+    sent = min(1.0, k * share)
+    return ThrottleShares(
+        local_rejection_share=max(0.0, 1.0 - k * share),
+        sent_share=sent,
+        accepted_share=share,
+        backend_rejection_share=sent - share,
+    )

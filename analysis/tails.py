@@ -12,6 +12,7 @@ Models:
 - Tail at scale (Dean & Barroso, CACM 2013): a fan-out to K leaves is slow if any leaf is,
   1 − (1 − p)^K; the per-leaf quantile needed for a request quantile q is q^(1/K).
 - Hedged requests: a second copy after a delay d, first answer wins.
+- Allowed downtime: an availability objective A leaves (1 − A)·window of downtime.
 
 ``math.log1p``/``math.expm1`` keep small probabilities (1e-4 and below) exact to machine precision.
 """
@@ -223,3 +224,28 @@ def hedged_exponential_latency_quantile_seconds(
         return unhedged
     delay = -mean * math.log1p(-q)
     return (delay + unhedged) / 2.0
+
+
+# --------------------------------------------------------------------------------------------
+# Allowed downtime from an availability objective.
+# --------------------------------------------------------------------------------------------
+
+SECONDS_PER_DAY = 86_400.0
+DAYS_PER_YEAR = 365.25
+"""A Julian year: the "nines" tables (99.9% → 8.77 h a year) use it; 365 days gives 8.76 h."""
+
+
+def slo_allowed_downtime_seconds(*, availability: float, window_seconds: float) -> float:
+    """Downtime an availability objective allows over a window, (1 − A)·window: the budget in time.
+
+    Examples: 99.9% allows 43.2 min per 30 days and 8.77 h per year; 99.99% allows 4.32 min per
+    30 days. Assumes time-based availability (the share of the window the service is up); for
+    a request-based SLO the same number is the budget of bad requests over the window's
+    requests, and "downtime" means a full outage that fails every request. Units: seconds.
+    Valid for A in [0, 1] and a window > 0.
+    """
+    objective = _check_probability("availability", availability)
+    window = float(window_seconds)
+    if not 0.0 < window < math.inf:
+        raise ValueError(f"window {window:g} s must be a finite number > 0")
+    return (1.0 - objective) * window
