@@ -204,8 +204,9 @@ ADMIN_CLUSTER = "envoy_admin"
 
 
 def render_stats_listener(*, port: int) -> dict:
-    """A listener that serves ``GET /stats/prometheus`` from the admin API and 404 for anything
-    else, so Prometheus can scrape Envoy without the admin API (drain, quit, runtime) being exposed."""
+    """A listener that serves ``GET /stats/prometheus`` and ``GET /ready`` from the admin API and
+    404 for anything else, so Prometheus and the kubelet reach Envoy without the admin API (drain,
+    quit, runtime changes) being exposed."""
     return {
         "name": "stats",
         "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
@@ -217,6 +218,8 @@ def render_stats_listener(*, port: int) -> dict:
                 "route_config": {"name": "stats", "virtual_hosts": [{
                     "name": "stats", "domains": ["*"], "routes": [
                         {"match": {"path": "/stats/prometheus"}, "route": {"cluster": ADMIN_CLUSTER}},
+                        # the kubelet's readiness probe: LIVE (200) once Envoy is initialised
+                        {"match": {"path": "/ready"}, "route": {"cluster": ADMIN_CLUSTER}},
                         {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
                     ],
                 }]},
