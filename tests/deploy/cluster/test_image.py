@@ -44,7 +44,7 @@ def why_not() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(why_not() is not None, reason=why_not() or "")
+pytestmark = [pytest.mark.skipif(why_not() is not None, reason=why_not() or ""), pytest.mark.timeout(1800)]
 
 
 def run(argv: list[str], env: dict, *, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
