@@ -90,11 +90,14 @@ class Tools:
                 if match and "port" not in found:
                     found["port"] = int(match["port"])
 
-        threading.Thread(target=read, name=f"port-forward {target}", daemon=True).start()
+        reader = threading.Thread(target=read, name=f"port-forward {target}", daemon=True)
+        reader.start()
         deadline = time.monotonic() + timeout_seconds
         while "port" not in found:
             if popen.poll() is not None or time.monotonic() > deadline:
                 popen.kill()
+                popen.wait()
+                reader.join(timeout=5)  # kubectl's last words, read to the end of its output
                 raise CommandFailed(f"kubectl port-forward {target} did not start: " + " | ".join(lines[-5:]))
             time.sleep(0.05)
         return PortForward(popen, local_port=found["port"], target=target)
