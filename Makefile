@@ -6,13 +6,17 @@ PYTHON   ?= python3
 SCENARIO ?= chaos-spike
 RUNS_DIR ?= runs
 PYTEST_ARGS ?=
+KIND_CLUSTER ?= tailstorm
+NAMESPACE ?= tailstorm
+IMAGE ?= tailstorm:0.1.0
 
 PY        := $(VENV)/bin/python
 TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups clean distclean
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups clean distclean \
+        check-tools cluster-up cluster-down images image-test deploy undeploy chart-values
 
 ##@ Getting started
 
@@ -20,6 +24,7 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z_-]+:.*##/ {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
 	@echo "Variables: SCENARIO=$(SCENARIO) RUNS_DIR=$(RUNS_DIR) VENV=$(VENV) PYTHON=$(PYTHON)"
+	@echo "           KIND_CLUSTER=$(KIND_CLUSTER) NAMESPACE=$(NAMESPACE) IMAGE=$(IMAGE)"
 
 setup: $(STAMP) check-prometheus ## Create .venv, install packages and Envoy, install Prometheus if missing
 
@@ -33,6 +38,39 @@ check-prometheus: ## Install Prometheus with apt when missing (Debian/Ubuntu), e
 # Chromium only serves the report screenshot test: outside CI a missing browser skips that test.
 check-chromium: ## Install headless Chromium with apt when missing (for the report screenshot test)
 	@deploy/scripts/ensure-chromium.sh || [ "$(CI)" != "true" ]
+
+##@ Cluster (kind; see README "On a kind cluster")
+
+check-tools: ## Say what is missing or too old among docker, kind, kubectl and helm
+	@deploy/scripts/check-tools.sh
+
+cluster-up: $(STAMP) check-tools ## Create the kind cluster with metrics-server and prometheus-adapter
+	@KIND_CLUSTER=$(KIND_CLUSTER) NAMESPACE=$(NAMESPACE) PYTHON=$(PY) deploy/scripts/cluster-up.sh
+
+cluster-down: ## Delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)
+
+##@ Images
+
+images: $(STAMP) ## Build the tailstorm image (services, Envoy, Locust) and kind-load it
+	@IMAGE=$(IMAGE) KIND_CLUSTER=$(KIND_CLUSTER) PYTHON=$(PY) deploy/scripts/build-image.sh
+
+image-test: setup ## Build the image from an offline debootstrap base on a private dockerd and run it (root, minutes)
+	@deploy/scripts/ensure-docker.sh
+	TAILSTORM_IMAGE_TEST=1 $(PY) -m pytest tests/deploy/cluster/test_image.py $(PYTEST_ARGS)
+
+##@ Deploy
+
+deploy: $(STAMP) ## Install SCENARIO's stack with Helm into the kind cluster, then helm test it
+	@mkdir -p build && $(PY) -m deploy.cluster.values $(SCENARIO) > build/values-$(SCENARIO).yaml
+	helm upgrade --install tailstorm deploy/helm/tailstorm --kube-context kind-$(KIND_CLUSTER) --namespace $(NAMESPACE) --create-namespace --values build/values-$(SCENARIO).yaml --wait --timeout 5m
+	helm test tailstorm --kube-context kind-$(KIND_CLUSTER) --namespace $(NAMESPACE)
+
+undeploy: ## Uninstall the release (the namespace stays)
+	helm uninstall tailstorm --kube-context kind-$(KIND_CLUSTER) --namespace $(NAMESPACE) --wait
+
+chart-values: $(STAMP) ## Regenerate the chart's generated parts (smoke values, Prometheus files, dashboard)
+	$(PY) -m deploy.cluster.values --update-chart
 
 ##@ Experiments
 

@@ -54,10 +54,17 @@ def cpu_timestamp_query(service: str) -> str:
     return f'timestamp(process_cpu_seconds_total{{{APP_SELECTOR},service="{service}"}})'
 
 
+def pods_metric_expression(name: str, *, selector: str, window_seconds: float) -> str:
+    """A Pods metric per replica: the gauge averaged over the window. The one PromQL both HPAs read:
+    here with ``service="..."``, in prometheus-adapter's rules (deploy/prometheus/adapter.py) with
+    its ``<<.Series>>`` and ``<<.LabelMatchers>>`` placeholders."""
+    return f"avg_over_time({name}{{{selector}}}[{window_seconds:g}s])"
+
+
 def pods_metric_query(spec, service: str, name: str) -> str:
     """The PromQL an adapter would run for Pods metric ``name`` (the scenario's, or a default)."""
     window = spec.controller.metric_window_seconds
-    return spec.queries.get(name) or f'avg_over_time({name}{{service="{service}"}}[{window:g}s])'
+    return spec.queries.get(name) or pods_metric_expression(name, selector=f'service="{service}"', window_seconds=window)
 
 
 class Prometheus:

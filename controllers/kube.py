@@ -125,3 +125,55 @@ class ClientKube:
         except ApiException as e:
             raise error_for_status(e.status, f"{method.__name__}: {e.status} {e.reason}") from e
         return json.loads(response.data)
+
+
+# kubectl's "Error from server (Reason): ..." → the HTTP status the API server answered with.
+_KUBECTL_REASONS = {"NotFound": 404, "Conflict": 409, "AlreadyExists": 409, "Forbidden": 403, "Unauthorized": 401}
+
+
+class KubectlKube:
+    """:class:`Kube` over ``kubectl ... -o json``: no Python client needed, only the kubectl a
+    cluster user has anyway. ``run`` takes kubectl's arguments and returns its stdout, raising
+    ``subprocess.CalledProcessError`` on failure (deploy/cluster/tooling.py provides it)."""
+
+    def __init__(self, *, run: Callable[[list[str]], str]) -> None:
+        self._run = run
+
+    def list_pods(self, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        return self._json(["get", "pods", "-n", namespace, "-l", label_selector])["items"]
+
+    def get_hpa(self, *, namespace: str, name: str) -> dict[str, Any]:
+        return self._json(["get", "horizontalpodautoscalers.v2.autoscaling", name, "-n", namespace])
+
+    def list_events(self, *, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        return self._json(["get", "events", "-n", namespace, "--field-selector", selector])["items"]
+
+    def get_scale(self, *, namespace: str, kind: str, name: str) -> dict[str, Any]:
+        return self._json(["get", "--raw", _scale_path(namespace, kind, name)], output=False)
+
+    def patch_scale(self, *, namespace: str, kind: str, name: str, replicas: int) -> dict[str, Any]:
+        body = json.dumps({"spec": {"replicas": replicas}})
+        return self._json(["patch", kind.lower(), name, "-n", namespace, "--subresource=scale", "--type=merge",
+                           "-p", body])
+
+    def _json(self, args: list[str], *, output: bool = True) -> dict[str, Any]:
+        import subprocess  # noqa: PLC0415 (only the error type)
+
+        try:
+            text = self._run(args + (["-o", "json"] if output else []))
+        except subprocess.CalledProcessError as e:
+            stderr = (e.stderr or "").strip()
+            reason = next((r for r in _KUBECTL_REASONS if f"({r})" in stderr), None)
+            raise error_for_status(_KUBECTL_REASONS.get(reason or ""), f"kubectl {' '.join(args)}: {stderr}") from e
+        return json.loads(text)
+
+
+def _scale_path(namespace: str, kind: str, name: str) -> str:
+    if kind not in _SCALE_CALLS:
+        raise KubeError(f"cannot scale a {kind}; known kinds: {', '.join(sorted(_SCALE_CALLS))}")
+    group, suffix = _SCALE_CALLS[kind]
+    plural = {"Deployment": "deployments", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets",
+              "ReplicationController": "replicationcontrollers"}[kind]
+    prefix = "/apis/apps/v1" if group == "apps" else "/api/v1"
+    return f"{prefix}/namespaces/{namespace}/{plural}/{name}/scale"

@@ -12,7 +12,17 @@ event type          where it comes from
 ``pod_scheduled``   ``status.conditions[PodScheduled=True].lastTransitionTime``
 ``pod_started``     the latest ``status.containerStatuses[].state.running.startedAt`` (all started)
 ``pod_ready``       ``status.conditions[Ready=True].lastTransitionTime``
+``scale``           with each ``hpa_decision`` (``emit_scale``): the HPA's write to the scale,
+                    as the local autoscaler's ``backend.scale`` call records it
+``pod_draining``    ``metadata.deletionTimestamp`` minus ``deletionGracePeriodSeconds`` (when the
+                    deletion was asked for; the pod leaves its Service's endpoints then)
+``pod_deleted``     the first poll that no longer lists a pod seen before (poll precision)
+``pod_died``        a container's ``lastState.terminated`` (restarted): ``finishedAt``, exit code
 ==================  ===========================================================================
+
+:class:`PodWatcher` emits the pod events of any label selector (every service, autoscaled or not);
+:class:`LagRecorder` the HPA's decisions (and, unless ``include_pods=False``, the pod events of
+its target).
 
 :func:`timeline_events` is pure (objects in, events out). :class:`LagRecorder` observes through
 :class:`controllers.kube.Kube` and emits through :class:`deploy.events.EventLog`; it remembers what
@@ -122,30 +132,111 @@ class LagRecorder:
     """Polls one HPA, its Events and its target's pods; emits each timeline event once."""
 
     def __init__(
-        self, *, kube_api: kube.Kube, event_log: event_types.EventLog, namespace: str, hpa_name: str, service: str
+        self, *, kube_api: kube.Kube, event_log: event_types.EventLog, namespace: str, hpa_name: str, service: str,
+        initial_replicas: int | None = None, include_pods: bool = True, emit_scale: bool = False,
     ) -> None:
         self._kube = kube_api
         self._log = event_log
         self._namespace = namespace
         self._hpa_name = hpa_name
         self._service = service
+        self._initial_replicas = initial_replicas
+        """The target's replicas when recording began: the first decision's ``current_replicas``."""
+        self._include_pods = include_pods
+        self._emit_scale = emit_scale
         self._emitted: set[tuple[Any, ...]] = set()
 
     def record_once(self) -> list[TimelineEvent]:
         """Observe, reconstruct, emit what is new. Returns the newly emitted events."""
         hpa = self._kube.get_hpa(namespace=self._namespace, name=self._hpa_name)
         target = hpa["spec"]["scaleTargetRef"]
-        scale = self._kube.get_scale(namespace=self._namespace, kind=target["kind"], name=target["name"])
-        selector = scale.get("status", {}).get("selector", "")
-        # An empty selector would list every pod in the namespace; the HPA itself refuses to run then.
-        pods = self._kube.list_pods(namespace=self._namespace, label_selector=selector) if selector else []
+        pods: list[dict[str, Any]] = []
+        if self._include_pods:
+            scale = self._kube.get_scale(namespace=self._namespace, kind=target["kind"], name=target["name"])
+            selector = scale.get("status", {}).get("selector", "")
+            # An empty selector would list every pod in the namespace; the HPA itself refuses to run then.
+            pods = self._kube.list_pods(namespace=self._namespace, label_selector=selector) if selector else []
         hpa_events = self._kube.list_events(namespace=self._namespace, kind="HorizontalPodAutoscaler", name=self._hpa_name)
-        new = [e for e in timeline_events(service=self._service, hpa=hpa, events=hpa_events, pods=pods)
-               if e.key() not in self._emitted]
+        timeline = timeline_events(service=self._service, hpa=hpa, events=hpa_events, pods=pods)
+        timeline = with_initial_replicas(timeline, self._initial_replicas)
+        new = [e for e in timeline if e.key() not in self._emitted]
         for event in new:
             self._log.emit(event.type, time_seconds=event.time_seconds, **event.fields)
             self._emitted.add(event.key())
+            if self._emit_scale and event.type == event_types.HPA_DECISION:
+                self._log.emit(event_types.SCALE, time_seconds=event.time_seconds, service=self._service,
+                               from_replicas=event.fields["current_replicas"],
+                               to_replicas=event.fields["desired_replicas"], reason=f"hpa: {event.fields['reason']}")
         return new
+
+
+def with_initial_replicas(timeline: list[TimelineEvent], initial_replicas: int | None) -> list[TimelineEvent]:
+    """The first decision's unknown previous size is the target's size when recording began."""
+    if initial_replicas is None:
+        return timeline
+    for index, event in enumerate(timeline):
+        if event.type == event_types.HPA_DECISION:
+            if event.fields["current_replicas"] is None:
+                timeline[index] = dataclasses.replace(event, fields={**event.fields, "current_replicas": initial_replicas})
+            break
+    return timeline
+
+
+def pod_exit_events(*, service: str, pod: Mapping[str, Any]) -> list[TimelineEvent]:
+    """``pod_draining`` once deletion was asked for; ``pod_died`` per restarted container."""
+    name = pod["metadata"]["name"]
+    found = []
+    deletion = _time_or_none(pod["metadata"].get("deletionTimestamp"))
+    if deletion is not None:
+        # the API sets deletionTimestamp to the request time plus the grace period
+        asked_at = deletion - float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+        found.append(TimelineEvent(event_types.POD_DRAINING, asked_at, {"service": service, "pod": name}))
+    for container in pod.get("status", {}).get("containerStatuses") or []:
+        terminated = container.get("lastState", {}).get("terminated")
+        finished = _time_or_none((terminated or {}).get("finishedAt"))
+        if finished is not None:
+            found.append(TimelineEvent(event_types.POD_DIED, finished, {
+                "service": service, "pod": name, "container": container.get("name"),
+                "returncode": terminated.get("exitCode"), "restarts": container.get("restartCount")}))
+    return found
+
+
+class PodWatcher:
+    """Polls the pods of one service (a label selector); emits each pod event once, and
+    ``pod_deleted`` when a pod it saw is no longer listed."""
+
+    def __init__(self, *, kube_api: kube.Kube, event_log: event_types.EventLog, namespace: str, selector: str,
+                 service: str) -> None:
+        self._kube = kube_api
+        self._log = event_log
+        self._namespace = namespace
+        self._selector = selector
+        self._service = service
+        self._emitted: set[tuple[Any, ...]] = set()
+        self._seen: set[str] = set()
+
+    def record_once(self, *, now: float) -> list[TimelineEvent]:
+        pods = self._kube.list_pods(namespace=self._namespace, label_selector=self._selector)
+        timeline = [event for pod in pods
+                    for event in pod_events(service=self._service, pod=pod) + pod_exit_events(service=self._service, pod=pod)]
+        listed = {pod["metadata"]["name"] for pod in pods}
+        timeline += [TimelineEvent(event_types.POD_DELETED, now, {"service": self._service, "pod": name})
+                     for name in sorted(self._seen - listed)]
+        self._seen = (self._seen & listed) | listed
+        new = sorted((e for e in timeline if _watch_key(e) not in self._emitted), key=lambda e: e.time_seconds)
+        for event in new:
+            self._log.emit(event.type, time_seconds=event.time_seconds, **event.fields)
+            self._emitted.add(_watch_key(event))
+        return new
+
+
+def _watch_key(event: TimelineEvent) -> tuple[Any, ...]:
+    """One pod event per pod and type; a death per restart; a deletion once."""
+    if event.type in (event_types.POD_DELETED, event_types.POD_DRAINING):
+        return (event.type, event.fields["pod"])
+    if event.type == event_types.POD_DIED:
+        return (event.type, event.fields["pod"], event.fields["container"], event.fields["restarts"])
+    return event.key()
 
 
 def _rescales(events: Iterable[Mapping[str, Any]]) -> Iterable[tuple[float, int, str]]:
@@ -196,3 +287,8 @@ def _time_or_none(text: str | None) -> float | None:
     # MicroTime has 6 fractional digits; trim anything finer so fromisoformat accepts it.
     text = _FINER_THAN_MICROSECONDS.sub(r"\1", text.replace("Z", "+00:00"))
     return datetime.datetime.fromisoformat(text).timestamp()
+
+
+def epoch_seconds(text: str | None) -> float | None:
+    """An API timestamp (RFC3339) as UTC epoch seconds; None when the field is unset."""
+    return _time_or_none(text)

@@ -7,7 +7,10 @@ coordinated omission). Outstanding requests are bounded by ``client.max_in_fligh
 beyond it is logged as ``client_overflow`` and not sent. Every attempt goes to
 ``requests.csv``: intended start, actual start, latency, status, attempt, phase.
 
-Environment: TAILSTORM_SCENARIO_JSON (the resolved scenario), TAILSTORM_LOCUST_DIR (output).
+Environment: TAILSTORM_SCENARIO_JSON (the resolved scenario), TAILSTORM_LOCUST_DIR (output),
+TAILSTORM_DISPATCHERS (default 1): with Locust master and workers (the chart's in-cluster option)
+one dispatcher runs per worker, each at 1/DISPATCHERS of every stage's rate with its own seed;
+independent Poisson streams add up to a Poisson stream at the scenario's rate.
 """
 import locust  # noqa: I001  (first: gevent monkey-patches before anything else is imported)
 from locust import FastHttpUser, LoadTestShape, constant, task
@@ -31,6 +34,7 @@ CLIENT = SCENARIO["client"]
 STAGES = SCENARIO["stages"]
 DEADLINE_HEADER = "x-tailstorm-deadline-ms"
 ALL_ANSWERED = gevent.event.Event()
+DISPATCHERS = int(os.environ.get("TAILSTORM_DISPATCHERS", "1"))
 COLUMNS = ["intended_start", "actual_start", "latency_seconds", "status", "attempt", "phase", "outcome"]
 
 
@@ -72,7 +76,8 @@ class OpenLoopClient(FastHttpUser):
         requests = RequestLog(OUT_DIR / "requests.csv")
         phases = PhaseLog(OUT_DIR / "phases.jsonl")
         pool = gevent.pool.Pool(CLIENT["max_in_flight"])
-        rng = random.Random(SCENARIO["seed"])
+        # each worker its own stream; a single local process keeps the scenario's seed
+        rng = random.Random(SCENARIO["seed"] + getattr(self.environment.runner, "worker_index", 0))
         start = time.time()
         for stage, intended in arrivals(rng, start=start, on_stage=lambda s, at: phases.write(s, at)):
             delay = intended - time.time()
@@ -118,7 +123,8 @@ def arrivals(rng: random.Random, *, start: float, on_stage):
         if stage.index != current:
             current = stage.index
             on_stage(stage, start + stage.started_at_seconds)
-        gap = rng.expovariate(stage.arrival_rate_per_second) if stage.arrival_rate_per_second > 0 else float("inf")
+        rate = stage.arrival_rate_per_second / DISPATCHERS
+        gap = rng.expovariate(rate) if rate > 0 else float("inf")
         if elapsed + gap >= stage.ends_at_seconds:
             elapsed = stage.ends_at_seconds
             continue
@@ -141,4 +147,4 @@ class ScenarioShape(LoadTestShape):
         horizon = shapes.total_duration_seconds(STAGES) + CLIENT["timeout_seconds"] * (CLIENT["retries"] + 1) + 5
         if ALL_ANSWERED.is_set() or self.get_run_time() >= horizon:
             return None
-        return (1, 1)
+        return (DISPATCHERS, DISPATCHERS)

@@ -168,3 +168,86 @@ def write_atomically(path: pathlib.Path, text: str) -> None:
 
 def write_eds(path: pathlib.Path, *, service: str, endpoints: list[tuple[str, int]], version: str) -> None:
     write_atomically(path, yaml.safe_dump(render_eds(service=service, endpoints=endpoints, version=version)))
+
+
+# -- the cluster variant ---------------------------------------------------------------------------
+# Same listener, same cluster (breakers, outlier detection, health checks, timeouts, retries); only
+# discovery differs: STRICT_DNS on the service's headless Service instead of an EDS file. Kubernetes
+# keeps the Service's endpoints (Ready pods only, as the local backend's EDS holds Ready replicas),
+# the HPA scales the Deployment, and Envoy re-resolves every DNS_REFRESH_SECONDS.
+
+DNS_REFRESH_SECONDS = 1.0
+"""How often Envoy re-resolves the headless Service. The answer's TTL is ignored: CoreDNS answers
+cluster.local names from the live EndpointSlices (kubeadm's Corefile disables caching them), while
+its TTL (30 s in kubeadm's Corefile) would delay a new Ready pod by up to half a minute."""
+
+
+def render_dns_bootstrap(*, service: str, listen_port: int, admin_port: int, stats_port: int,
+                         upstream_host: str, upstream_port: int, envoy: dict) -> dict:
+    """The bootstrap of a service's Envoy in a cluster: ``render_bootstrap`` with DNS discovery.
+
+    The listener binds all addresses (the Service sends traffic to the pod IP); the admin API stays
+    on 127.0.0.1 (reachable through ``kubectl port-forward`` only), and a second listener on
+    ``stats_port`` serves just ``/stats/prometheus`` for Prometheus.
+    """
+    bootstrap = render_bootstrap(service=service, listen_port=listen_port, admin_port=admin_port,
+                                 eds_path=pathlib.Path("/unused/eds.yaml"), envoy=envoy, listen_address="0.0.0.0")
+    resources = bootstrap["static_resources"]
+    resources["clusters"] = [with_dns_discovery(cluster, host=upstream_host, port=upstream_port)
+                             for cluster in resources["clusters"]]
+    resources["listeners"].append(render_stats_listener(port=stats_port))
+    resources["clusters"].append(render_admin_cluster(admin_port=admin_port))
+    return bootstrap
+
+
+def with_dns_discovery(cluster: dict, *, host: str, port: int) -> dict:
+    """``cluster`` with its EDS block swapped for STRICT_DNS on ``host:port`` (every A record a host)."""
+    dns = {key: value for key, value in cluster.items() if key not in ("type", "eds_cluster_config")}
+    dns.update({
+        "type": "STRICT_DNS",
+        "dns_lookup_family": "V4_ONLY",
+        "dns_refresh_rate": seconds(DNS_REFRESH_SECONDS),
+        "respect_dns_ttl": False,
+        "load_assignment": {"cluster_name": cluster["name"], "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
+    })
+    return dns
+
+
+ADMIN_CLUSTER = "envoy_admin"
+
+
+def render_stats_listener(*, port: int) -> dict:
+    """A listener that serves ``GET /stats/prometheus`` and ``GET /ready`` from the admin API and
+    404 for anything else, so Prometheus and the kubelet reach Envoy without the admin API (drain,
+    quit, runtime changes) being exposed."""
+    return {
+        "name": "stats",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": HCM,
+                "stat_prefix": "stats",
+                "route_config": {"name": "stats", "virtual_hosts": [{
+                    "name": "stats", "domains": ["*"], "routes": [
+                        {"match": {"path": "/stats/prometheus"}, "route": {"cluster": ADMIN_CLUSTER}},
+                        # the kubelet's readiness probe: LIVE (200) once Envoy is initialised
+                        {"match": {"path": "/ready"}, "route": {"cluster": ADMIN_CLUSTER}},
+                        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                    ],
+                }]},
+                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+            },
+        }]}],
+    }
+
+
+def render_admin_cluster(*, admin_port: int) -> dict:
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "0.25s",
+        "load_assignment": {"cluster_name": ADMIN_CLUSTER, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}}}]}]},
+    }

@@ -1,0 +1,329 @@
+"""The cluster backend's whole sequence against recording fakes of helm/kubectl and the API.
+
+We test these aspects:
+
+- ``up`` installs the scenario's values with ``helm upgrade --install --wait`` into the namespace,
+  then port-forwards (127.0.0.1) to the entry Service and Prometheus and waits for Prometheus;
+- the timeline is read back from objects shaped as the API serves them (tests/controllers/data)
+  and has the local backend's event types: pod phases, draining, deletion, death, HPA decisions
+  with the scale they wrote, the metric crossing its target, first requests, faults; the report's
+  lag timeline (analysis/lagtimeline.py) reads it unchanged;
+- faults go to every running pod's admin API through a port-forward to the pod, with the run's
+  token; ``scale`` patches the Deployment's scale subresource;
+- ``down`` uninstalls (not with ``keep``), closes every forward; a failed install uninstalls
+  nothing and raises the tool's message.
+"""
+from __future__ import annotations
+
+import copy
+import http.server
+import json
+import pathlib
+import threading
+from typing import Any
+
+import pytest
+import yaml
+
+from analysis import lagtimeline
+from controllers import kube, lagrecording
+from deploy import events as events_module
+from deploy.cluster import backend as cluster_backend
+from deploy.cluster import tooling
+from loadtests import scenario as scenario_module
+
+DATA = pathlib.Path(__file__).parents[2] / "controllers" / "data"
+NAMESPACE = "tailstorm"
+INFERENCE_SELECTOR = "app.kubernetes.io/instance=tailstorm,app.kubernetes.io/name=inference"
+
+
+def load(name: str) -> Any:
+    return json.loads((DATA / name).read_text())
+
+
+class FakeApiServer(http.server.ThreadingHTTPServer):
+    """Stands for what the port-forwards reach: Prometheus and a pod's admin API (real HTTP on 127.0.0.1)."""
+
+    def __init__(self) -> None:
+        self.fault_posts: list[tuple[str, dict, str]] = []
+        self.first_request_pods: list[str] = []
+        super().__init__(("127.0.0.1", 0), self.Handler)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def answer(self, status: int, body: dict) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            if self.path == "/-/ready":
+                self.answer(200, {})
+            elif self.path.startswith("/api/v1/query"):
+                result = [{"metric": {"replica": pod, "service": "inference"}, "value": [0, "3"]}
+                          for pod in self.server.first_request_pods]
+                self.answer(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
+            else:
+                self.answer(404, {})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            self.server.fault_posts.append((self.path, body, self.headers.get("x-tailstorm-admin-token", "")))
+            self.answer(200, body)
+
+
+class FakeForward:
+    def __init__(self, url: str, target: str) -> None:
+        self.url, self.target, self.closed = url, target, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeTools:
+    """Records every helm command and port-forward; forwards lead to the fake API server."""
+
+    def __init__(self, server: FakeApiServer, *, fail_helm: bool = False) -> None:
+        self.server, self.fail_helm = server, fail_helm
+        self.commands: list[tuple[str, ...]] = []
+        self.forwards: list[FakeForward] = []
+
+    def helm(self, args: list[str], *, timeout_seconds: float = 600) -> str:
+        self.commands.append(("helm", *args))
+        if self.fail_helm:
+            raise tooling.CommandFailed("helm upgrade exited with 1:\nError: INSTALLATION FAILED: context deadline exceeded")
+        return ""
+
+    def port_forward(self, *, namespace: str, target: str, remote_port: int) -> FakeForward:
+        self.commands.append(("port-forward", namespace, target, str(remote_port)))
+        forward = FakeForward(f"http://127.0.0.1:{self.server.server_address[1]}", target)
+        self.forwards.append(forward)
+        return forward
+
+
+class FakeKube:
+    """Serves API objects from recorded JSON and records every call (controllers/kube.Kube)."""
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[Any, ...]] = []
+        template = load("scale.json")
+        self.scales = {}
+        for service in ("gateway", "auth", "featurestore", "inference", "formatter"):
+            scale = copy.deepcopy(template)
+            scale["metadata"]["name"] = service
+            scale["spec"]["replicas"] = scale["status"]["replicas"] = 1
+            scale["status"]["selector"] = f"app.kubernetes.io/instance=tailstorm,app.kubernetes.io/name={service}"
+            self.scales[service] = scale
+        self.scales["inference"]["spec"]["replicas"] = 2
+        every_pod = load("pods.json")["items"]
+        self.pods = [p for p in every_pod if p["metadata"]["name"].endswith(("x2kqp", "m8w4t"))]
+        hpa = load("hpa.json")
+        hpa["status"].pop("lastScaleTime")
+        hpa["status"]["currentMetrics"][0]["resource"]["current"] = {"averageValue": "210m", "averageUtilization": 42}
+        self.hpa = hpa
+        self.events = [e for e in load("events.json")["items"] if e["reason"] != "SuccessfulRescale"]
+
+    def list_pods(self, *, namespace: str, label_selector: str) -> list[dict]:
+        self.actions.append(("list", "pods", namespace, label_selector))
+        wanted = dict(pair.split("=", 1) for pair in label_selector.split(","))
+        return [p for p in self.pods if wanted.items() <= p["metadata"]["labels"].items()]
+
+    def get_hpa(self, *, namespace: str, name: str) -> dict:
+        self.actions.append(("get", "horizontalpodautoscalers", namespace, name))
+        if name != "inference":
+            raise kube.NotFound(f"horizontalpodautoscalers {name} not found", status=404)
+        return self.hpa
+
+    def list_events(self, *, namespace: str, kind: str, name: str) -> list[dict]:
+        self.actions.append(("list", "events", namespace, kind, name))
+        return [e for e in self.events if e["involvedObject"]["name"] == name]
+
+    def get_scale(self, *, namespace: str, kind: str, name: str) -> dict:
+        self.actions.append(("get", f"{kind}/scale", namespace, name))
+        return self.scales[name]
+
+    def patch_scale(self, *, namespace: str, kind: str, name: str, replicas: int) -> dict:
+        self.actions.append(("patch", f"{kind}/scale", namespace, name, replicas))
+        self.scales[name]["spec"]["replicas"] = replicas
+        return self.scales[name]
+
+    # -- what happens in the cluster between polls --------------------------------------------
+
+    def hpa_scales_up(self) -> None:
+        """The recorded spike: two rescales (2 → 3 → 4), their pods, the status above target."""
+        self.hpa = load("hpa.json")
+        self.events = load("events.json")["items"]
+        self.pods = load("pods.json")["items"]
+        self.scales["inference"]["spec"]["replicas"] = 4
+
+    def later(self) -> None:
+        self.pods = load("pods-later.json")["items"]
+
+    def scale_down_and_crash(self) -> None:
+        """One pod terminating (30 s grace), one gone, one container restarted after a crash."""
+        pods = copy.deepcopy(load("pods-later.json")["items"])
+        by_name = {p["metadata"]["name"].rsplit("-", 1)[1]: p for p in pods}
+        by_name["h5vcj"]["metadata"].update(deletionTimestamp="2024-05-01T12:08:30Z", deletionGracePeriodSeconds=30)
+        container = by_name["x2kqp"]["status"]["containerStatuses"][0]
+        container["restartCount"] = 1
+        container["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": "2024-05-01T11:37:58Z",
+                                                 "finishedAt": "2024-05-01T12:07:12Z", "containerID": "containerd://4f1e"}}
+        self.pods = [p for name, p in by_name.items() if name != "r7bzn"]
+
+
+def t(text: str) -> float:
+    return lagrecording.epoch_seconds(text)
+
+
+@pytest.fixture
+def api_server():
+    server = FakeApiServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def run(tmp_path: pathlib.Path, api_server: FakeApiServer):
+    log = events_module.EventLog(tmp_path / "events.jsonl")
+    tools, fake_kube = FakeTools(api_server), FakeKube()
+    scenario = scenario_module.load_scenario("chaos-spike")
+    backend = cluster_backend.ClusterBackend(scenario, tmp_path, events=log, tools=tools, kube_api=fake_kube,
+                                             settings=cluster_backend.ClusterSettings(context="kind-tailstorm"))
+    yield backend, tools, fake_kube, tmp_path / "events.jsonl"
+    log.close()
+
+
+def test_up_installs_the_scenario_then_forwards_to_the_entry_and_prometheus(run) -> None:
+    backend, tools, _, _ = run
+    backend.up()
+    try:
+        values_path = backend.run_dir / "backend" / "values.yaml"
+        assert tools.commands == [
+            ("helm", "upgrade", "--install", "tailstorm", str(backend.settings.chart), "--namespace", NAMESPACE,
+             "--create-namespace", "--values", str(values_path), "--wait", "--timeout", "300s"),
+            ("port-forward", NAMESPACE, "service/gateway", "80"),
+            ("port-forward", NAMESPACE, "service/prometheus", "9090"),
+        ]
+        installed = yaml.safe_load(values_path.read_text())
+        assert installed["adminToken"] == {"value": backend.admin_token}
+        assert installed["services"]["inference"]["autoscaling"]["metrics"][0]["pods"]["metric"]["name"] == \
+            "tailstorm_requests_in_flight"
+        assert backend.endpoints()["prometheus_url"] == backend.endpoints()["entry_url"] == tools.forwards[0].url
+    finally:
+        backend.down()
+
+
+def test_the_timeline_has_the_local_backends_event_types_and_feeds_the_lag_report(run, api_server) -> None:
+    backend, _, fake_kube, path = run
+    backend.up()
+    try:
+        fake_kube.hpa_scales_up()
+        api_server.first_request_pods.append("inference-7c9d5b6f4d-r7bzn")
+        backend.record_once(now=t("2024-05-01T12:01:20Z"))
+        fake_kube.later()
+        backend.record_once(now=t("2024-05-01T12:01:30Z"))
+        fake_kube.scale_down_and_crash()
+        backend.record_once(now=t("2024-05-01T12:08:31Z"))
+    finally:
+        backend.down()
+    events = events_module.read_events(path)
+    types = {e["type"] for e in events}
+    assert types >= {"pod_created", "pod_scheduled", "pod_started", "pod_ready", "pod_first_request", "pod_draining",
+                     "pod_deleted", "pod_died", "hpa_decision", "scale", "metric_crossed_target"}
+    assert types <= events_module.TYPES
+    decisions = [(e["current_replicas"], e["desired_replicas"]) for e in events if e["type"] == "hpa_decision"]
+    assert decisions == [(2, 3), (3, 4)]
+    assert [(e["from_replicas"], e["to_replicas"]) for e in events if e["type"] == "scale"] == [(2, 3), (3, 4)]
+    draining = next(e for e in events if e["type"] == "pod_draining")
+    assert (draining["pod"], draining["time"]) == ("inference-7c9d5b6f4d-h5vcj", t("2024-05-01T12:08:00Z"))
+    died = next(e for e in events if e["type"] == "pod_died")
+    assert (died["pod"], died["returncode"], died["time"]) == ("inference-7c9d5b6f4d-x2kqp", 137, t("2024-05-01T12:07:12Z"))
+    assert [e["pod"] for e in events if e["type"] == "pod_deleted"] == ["inference-7c9d5b6f4d-r7bzn"]
+    crossed = next(e for e in events if e["type"] == "metric_crossed_target")
+    assert (crossed["metric"], crossed["value"], crossed["target"]) == ("cpu", 82.0, 60.0)
+    # every pod event once, however often polled
+    pod_events = [(e["type"], e["pod"]) for e in events if e["type"].startswith("pod_")]
+    assert len(pod_events) == len(set(pod_events))
+
+    scale_ups = lagtimeline.scale_ups(events)
+    assert [(s.from_replicas, s.to_replicas) for s in scale_ups] == [(2, 3), (3, 4)]
+    first = scale_ups[0]
+    assert first.times["pod_created"] == t("2024-05-01T12:00:31Z")
+    assert first.times["pod_ready"] == t("2024-05-01T12:00:41Z")
+    assert first.times["pod_first_request"] == t("2024-05-01T12:01:20Z")
+
+
+def test_faults_reach_every_running_pod_through_its_own_port_forward_with_the_token(run, api_server) -> None:
+    backend, tools, _, path = run
+    backend.up()
+    try:
+        pods = backend.set_faults("inference", {"extra_latency_seconds": 0.2})
+    finally:
+        backend.down()
+    assert pods == ["inference-7c9d5b6f4d-x2kqp", "inference-7c9d5b6f4d-m8w4t"]
+    assert [c for c in tools.commands if c[0] == "port-forward"][2:] == [
+        ("port-forward", NAMESPACE, f"pod/{pod}", "8080") for pod in pods]
+    assert api_server.fault_posts == [("/admin/faults", {"extra_latency_seconds": 0.2}, backend.admin_token)] * 2
+    fault = next(e for e in events_module.read_events(path) if e["type"] == "fault")
+    assert (fault["service"], fault["pods"]) == ("inference", pods)
+
+
+def test_scale_patches_the_deployments_scale_and_records_it(run) -> None:
+    backend, _, fake_kube, path = run
+    backend.up()
+    try:
+        backend.scale("formatter", 3, reason="manual")
+        backend.scale("formatter", 3)  # already there: nothing to write
+        assert backend.replica_count("formatter") == 3
+    finally:
+        backend.down()
+    assert [a for a in fake_kube.actions if a[0] == "patch"] == [("patch", "Deployment/scale", NAMESPACE, "formatter", 3)]
+    assert [e for e in events_module.read_events(path) if e["type"] == "scale"][0]["to_replicas"] == 3
+    with pytest.raises(cluster_backend.ClusterError, match="unknown service"):
+        backend.scale("nope", 2)
+
+
+def test_pod_statuses_read_phase_readiness_and_times_like_the_local_backend(run) -> None:
+    backend, _, fake_kube, _ = run
+    fake_kube.hpa_scales_up()
+    statuses = {s["name"].rsplit("-", 1)[1]: s for s in backend.pod_statuses("inference")}
+    assert statuses["h5vcj"] == {"name": "inference-7c9d5b6f4d-h5vcj", "phase": "Running", "ready": False,
+                                 "created_at": t("2024-05-01T12:01:16Z"), "start_time": statuses["h5vcj"]["start_time"],
+                                 "ready_since": None, "unready_since": t("2024-05-01T12:01:17Z")}
+    assert statuses["x2kqp"]["ready"] and statuses["x2kqp"]["ready_since"] == t("2024-05-01T11:38:09Z")
+
+
+def test_down_uninstalls_and_closes_every_forward_unless_kept(run, tmp_path, api_server) -> None:
+    backend, tools, _, _ = run
+    backend.up()
+    backend.down()
+    assert tools.commands[-1] == ("helm", "uninstall", "tailstorm", "--namespace", NAMESPACE, "--wait")
+    assert all(forward.closed for forward in tools.forwards)
+
+    kept_tools = FakeTools(api_server)
+    log = events_module.EventLog(tmp_path / "kept.jsonl")
+    kept = cluster_backend.ClusterBackend(backend.scenario, tmp_path / "kept", events=log, tools=kept_tools,
+                                          kube_api=FakeKube(), settings=cluster_backend.ClusterSettings(keep=True))
+    kept.up()
+    kept.down()
+    log.close()
+    assert not any(c[:2] == ("helm", "uninstall") for c in kept_tools.commands)
+
+
+def test_a_failed_install_raises_the_tools_message_and_uninstalls_nothing(tmp_path, api_server) -> None:
+    tools = FakeTools(api_server, fail_helm=True)
+    log = events_module.EventLog(tmp_path / "events.jsonl")
+    backend = cluster_backend.ClusterBackend(scenario_module.load_scenario("smoke"), tmp_path, events=log, tools=tools,
+                                             kube_api=FakeKube())
+    with pytest.raises(tooling.CommandFailed, match="context deadline exceeded"):
+        backend.up()
+    log.close()
+    assert [c[:2] for c in tools.commands] == [("helm", "upgrade")]
