@@ -20,10 +20,10 @@ import httpx
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deploy import events as events_module  # noqa: E402
+from schema import events as events_module  # noqa: E402
 from deploy.local import backend as local_backend  # noqa: E402
 from deploy.local import processes  # noqa: E402
-from loadtests import scenario as scenario_module  # noqa: E402
+from schema import scenario as scenario_module  # noqa: E402
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -49,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default=str(ROOT / "runs"))
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples (default 10)")
     args = parser.parse_args(argv)
-    scenario = json.loads(subprocess.run([sys.executable, "-c", "import json, sys; from loadtests import scenario; "
+    scenario = json.loads(subprocess.run([sys.executable, "-c", "import json, sys; from schema import scenario; "
                                           "print(scenario.load_scenario(sys.argv[1]).model_dump_json())", args.scenario],
                                          cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     warmup = scenario["window"]["warmup_seconds"]
     runs = pathlib.Path(args.runs_dir).resolve()
     before = set(runs.glob("*")) if runs.exists() else set()
-    runner = subprocess.Popen([sys.executable, "-m", "loadtests.cli", "run", args.scenario, "--runs-dir", str(runs)],
+    runner = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run", args.scenario, "--runs-dir", str(runs)],
                               cwd=ROOT)
     run_dir = None
     series: dict[str, list[tuple[float, float, int]]] = {}

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from controllers.hpa import codec, horizontal, quantity
-from deploy import events as events_module
+from schema import events as events_module
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ event type          where it comes from
 its target).
 
 :func:`timeline_events` is pure (objects in, events out). :class:`LagRecorder` observes through
-:class:`controllers.kube.Kube` and emits through :class:`deploy.events.EventLog`; it remembers what
+:class:`controllers.kube.Kube` and emits through :class:`schema.events.EventLog`; it remembers what
 it emitted, so polling it repeatedly is idempotent (level-triggered, like a controller).
 
 Events are aggregated by the API server: a repeated identical message bumps ``count`` and
@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from controllers import kube
-from deploy import events as event_types
+from schema import events as event_types
 
 RESCALE_REASON = "SuccessfulRescale"
 _RESCALE_MESSAGE = re.compile(r"^New size: (?P<size>\d+); reason: (?P<reason>.*)$", re.DOTALL)
@@ -53,7 +53,7 @@ written by the same sync; the API serialises them to whole seconds)."""
 
 @dataclasses.dataclass(frozen=True)
 class TimelineEvent:
-    """One line of ``events.jsonl``: a type from :mod:`deploy.events`, a UTC time, and fields."""
+    """One line of ``events.jsonl``: a type from :mod:`schema.events`, a UTC time, and fields."""
 
     type: str
     time_seconds: float

@@ -33,7 +33,7 @@ import httpx
 import yaml
 
 from controllers import kube, lagrecording
-from deploy import events as events_module
+from schema import events as events_module
 from deploy.cluster import tooling
 from deploy.cluster import values as values_module
 from services.common import faults as faults_module

@@ -1,6 +1,6 @@
 """The Grafana dashboard of a cluster run: the report's plots as live panels.
 
-Each panel reads the series the run keeps (``loadtests.collecting.QUERIES``) as a rate or a level,
+Each panel reads the series the run keeps (``orchestration.collecting.QUERIES``) as a rate or a level,
 so what a student watches during a kind run is what the report later shows: latency quantiles,
 throughput and errors, in-flight requests, ready replicas, utilisation, retries, breaker overflows
 and ejections. The chart ships the JSON in a ConfigMap labelled for Grafana's dashboard sidecar.

@@ -1,6 +1,6 @@
 """Scenario → Helm values: the same scenario file drives the local backend and the chart.
 
-:func:`chart_values` is pure: a loaded :class:`loadtests.scenario.Scenario` in, the chart's
+:func:`chart_values` is pure: a loaded :class:`schema.scenario.Scenario` in, the chart's
 scenario-dependent values out (``scenario``, ``services``, ``locust.schedule``). Everything a
 replica reads comes through the same ``TAILSTORM_*`` settings the local backend passes; each
 service's Envoy bootstrap is rendered here by ``deploy.envoy.render`` (one renderer, two outputs:
@@ -29,7 +29,7 @@ import yaml
 from deploy.cluster import dashboard
 from deploy.envoy import render as envoy_render
 from deploy.prometheus import render as prometheus_render
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 from services.common import settings as service_settings
 
 CHART_DIR = pathlib.Path(__file__).resolve().parents[1] / "helm" / "tailstorm"

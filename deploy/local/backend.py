@@ -45,7 +45,7 @@ from collections.abc import Callable
 import httpx
 import yaml
 
-from deploy import events as events_module
+from schema import events as events_module
 from deploy.envoy import render as envoy_render
 from deploy.local import ports as ports_module
 from deploy.local import processes

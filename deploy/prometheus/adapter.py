@@ -20,7 +20,7 @@ import sys
 import yaml
 
 from controllers import autoscaling
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 
 SERVED_METRICS = (
     "tailstorm_requests_in_flight",

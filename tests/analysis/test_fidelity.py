@@ -13,14 +13,14 @@ import sys
 
 import pytest
 
-from loadtests import scenario
+from schema import scenario
 
 pytestmark = [pytest.mark.fidelity, pytest.mark.timeout(900)]
 
 
 def run(name: str, runs_dir) -> dict:
     """``tailstorm run NAME`` as a user would; the run's summary."""
-    done = subprocess.run([sys.executable, "-m", "loadtests.cli", "run", name, "--runs-dir", str(runs_dir)],
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "run", name, "--runs-dir", str(runs_dir)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = [p for p in runs_dir.iterdir() if p.is_dir()]

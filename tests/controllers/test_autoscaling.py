@@ -24,10 +24,10 @@ import pytest
 
 from controllers import autoscaling
 from controllers.hpa import codec, horizontal, replaying
-from deploy import events as events_module
+from schema import events as events_module
 from deploy.local import backend as local_backend
 from deploy.local import processes
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 
 SCENARIO = pathlib.Path(__file__).parent / "data" / "autoscaling-step.yaml"
 

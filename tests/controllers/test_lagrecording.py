@@ -7,7 +7,7 @@ We test these aspects:
   with the HPA status's metrics on the rescale at ``lastScaleTime``; other Events are ignored;
 - ``pod_created`` / ``pod_scheduled`` / ``pod_started`` / ``pod_ready`` from pod metadata,
   conditions and container states; phases that have not happened yet are not emitted;
-- polling again emits only what is new (idempotent), through ``deploy.events.EventLog``;
+- polling again emits only what is new (idempotent), through ``schema.events.EventLog``;
 - an expired rescale Event is recovered from ``status.lastScaleTime``; aggregated Events
   (``count`` > 1) yield their first and last occurrence.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from controllers import kube, lagrecording
-from deploy import events as event_log
+from schema import events as event_log
 
 DATA = pathlib.Path(__file__).parent / "data"
 NAMESPACE = "tailstorm"

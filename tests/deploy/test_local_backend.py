@@ -20,10 +20,10 @@ import httpx
 import psutil
 import pytest
 
-from deploy import events as events_module
+from schema import events as events_module
 from deploy.local import backend as local_backend
 from deploy.local import processes
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 
 SCENARIO = pathlib.Path(__file__).parent / "data" / "backend-test.yaml"
 

@@ -15,11 +15,11 @@ import socket
 import httpx
 import pytest
 
-from deploy import events as events_module
+from schema import events as events_module
 from deploy.local import backend as local_backend
 from deploy.local import ports as ports_module
 from deploy.local import processes
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 
 SCENARIO = pathlib.Path(__file__).parent / "data" / "backend-test.yaml"
 

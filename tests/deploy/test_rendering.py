@@ -15,7 +15,7 @@ import yaml
 from deploy.envoy import render as envoy_render
 from deploy.local import processes
 from deploy.prometheus import render as prometheus_render
-from loadtests import scenario
+from schema import scenario
 
 CATALOG = sorted(scenario.SCENARIO_DIR.glob("*.yaml"))
 

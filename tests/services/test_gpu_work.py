@@ -13,9 +13,9 @@ import httpx
 import prometheus_client
 from fastapi.testclient import TestClient
 
-from deploy import events as events_module
+from schema import events as events_module
 from deploy.local import backend as local_backend
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 from services.common import app as runtime
 from services.common import settings
 

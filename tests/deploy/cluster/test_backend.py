@@ -7,7 +7,7 @@ We test these aspects:
 - the timeline is read back from objects shaped as the API serves them (tests/controllers/data)
   and has the local backend's event types: pod phases, draining, deletion, death, HPA decisions
   with the scale they wrote, the metric crossing its target, first requests, faults; the report's
-  lag timeline (analysis/lagtimeline.py) reads it unchanged;
+  lag timeline (analysis/tables/lagtimeline.py) reads it unchanged;
 - faults go to every running pod's admin API through a port-forward to the pod, with the run's
   token; ``scale`` patches the Deployment's scale subresource;
 - ``down`` uninstalls (not with ``keep``), closes every forward; a failed install uninstalls
@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 import yaml
 
-from analysis import lagtimeline
+from analysis.tables import lagtimeline
 from controllers import kube, lagrecording
-from deploy import events as events_module
+from schema import events as events_module
 from deploy.cluster import backend as cluster_backend
 from deploy.cluster import tooling
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 
 DATA = pathlib.Path(__file__).parents[2] / "controllers" / "data"
 NAMESPACE = "tailstorm"

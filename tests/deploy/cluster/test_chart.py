@@ -39,7 +39,7 @@ from deploy.cluster import values as values_module
 from deploy.envoy import render as envoy_render
 from deploy.local import processes
 from deploy.prometheus import adapter
-from loadtests import scenario as scenario_module
+from schema import scenario as scenario_module
 
 CHART = values_module.CHART_DIR
 KIND_CONFIG = pathlib.Path(values_module.CHART_DIR).parents[1] / "kind" / "cluster.yaml"

@@ -1,0 +1,423 @@
+"""Every prediction a run can check, built from its measurements. Pure.
+
+One function per check; each returns :class:`compare.Comparison` rows (none where the check does
+not apply, an inconclusive row where it applies but the data cannot decide). The formulas are the
+colleague-tested ones in ``queueing``, ``tails``, ``retries`` and ``seedmodels``; the inputs are
+always the *measured* λ, μ and c of ``measures``.
+
+Textbook checks: M/M/c (or M/M/c/K) mean response per service; the M/M/c p99 where the service
+calls nobody; M/M/c/K blocking of a service's own admission queue; Envoy's circuit-breaker
+overflow as M/M/c/K blocking; Little's law; SLO composition 1 − ∏(1 − p_i); retry amplification
+per layer. Seed toy models (``model="seed"``): p99 ≈ 4.6 × W, the fixed shed factor 0.8, the
+cascade factor 0.3 and the constant 30 s HPA lag, each next to the textbook counterpart.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from analysis.formulas import intervals, queueing, retries, seedmodels
+from analysis.tables import measures
+from analysis.verdicts import compare
+
+DEFAULT_TOLERANCES = {
+    "littles_law": 0.15,
+    "mean_response_time": 0.15,
+    "response_time_quantile": 0.25,
+    "blocking_probability": 0.25,
+    "retry_amplification": 0.15,
+    "seed_models": 0.25,
+}
+"""Relative tolerances when the scenario's ``predictions`` block does not set them. Quantiles get
+more room than means: the histograms have two buckets per doubling (±19 % interpolation)."""
+
+MIN_COMPLETED = 50
+"""Fewer completions than this in a window decide nothing about a mean; the row is inconclusive."""
+MIN_PROBABILITY = 1e-3
+"""Blocking and failure shares below this in both theory and measurement are not worth a row."""
+
+
+def tolerance(scenario: dict, name: str) -> float:
+    return float((scenario.get("predictions") or {}).get(name, DEFAULT_TOLERANCES[name]))
+
+
+def half_width(interval) -> float:
+    return (interval[1] - interval[0]) / 2 if interval else 0.0
+
+
+# -- queueing: one service -------------------------------------------------------------------------
+
+def queue_model(s: dict) -> dict | None:
+    """The measured λ, μ, c and K of a service, or None with no completed work."""
+    lam, mu, servers = s["arrival_rate_per_second"], s["service_rate_per_second"], s["servers"]
+    if any(math.isnan(v) for v in (lam, mu, servers)) or lam <= 0 or servers < 0.5:
+        return None
+    replicas = max(1, round(s["ready_replicas"])) if not math.isnan(s["ready_replicas"]) else 1
+    c = max(1, round(servers))
+    return {"lam": lam, "mu": mu, "c": c, "k": c + replicas * s["queue_limit"], "rho": lam / (c * mu),
+            "steady_servers": not s["servers_range"] or s["servers_range"][1] - s["servers_range"][0] < 0.5}
+
+
+def is_gpu_engine(scenario: dict, service: str) -> bool:
+    """``work: gpu`` replicas batch requests in an emulated engine: not a c-server FIFO queue."""
+    return scenario["services"][service].get("work") == "gpu"
+
+
+def mmc_mean_response(scenario: dict, phase: str, service: str, s: dict) -> list[compare.Comparison]:
+    """Own mean response time against M/M/c (M/M/c/K when the queue limit matters).
+
+    Services whose service time is not exponential get Allen–Cunneen's G/G/c instead (check
+    ``ggc_mean_response``): Wq of M/M/c scaled by (c_a² + c_s²)/2, with Poisson arrivals (c_a² = 1)
+    and the service's own c_s² (exact for M/G/1, Pollaczek–Khinchine).
+    """
+    model = queue_model(s)
+    scv = measures.service_scv(scenario, service)
+    exponential = math.isclose(scv, 1.0, abs_tol=1e-9)
+    check = "mmc_mean_response" if exponential else "ggc_mean_response"
+    formula = "W = C(c, λ/μ)/(cμ − λ) + 1/μ" if exponential else "W ≈ C(c, λ/μ)/(cμ − λ)·(1 + c_s²)/2 + 1/μ"
+    if model is None:
+        return []
+    if is_gpu_engine(scenario, service):
+        return [compare.inconclusive(check=check, subject=service, phase=phase, formula=formula,
+                                     measured=s["own_response_seconds"],
+                                     note="a GPU engine batches requests: not a c-server FIFO queue")]
+    if s["completed"] < MIN_COMPLETED:
+        return [compare.inconclusive(check=check, subject=service, phase=phase, formula=formula,
+                                     note=f"{s['completed']:.0f} requests in the window: too few")]
+    if not model["steady_servers"]:
+        return [compare.inconclusive(check=check, subject=service, phase=phase, formula=formula,
+                                     measured=s["own_response_seconds"],
+                                     note="ready servers changed inside the window: no steady state")]
+    blocking = queueing.mmck_blocking_probability(arrival_rate_per_second=model["lam"], service_rate_per_second=model["mu"],
+                                                  servers=model["c"], capacity=model["k"])
+    rates = {"arrival_rate_per_second": model["lam"], "service_rate_per_second": model["mu"], "servers": model["c"]}
+    if blocking > MIN_PROBABILITY or model["rho"] >= 1:
+        predicted = queueing.mmck_mean_response_time_seconds(**rates, capacity=model["k"])
+        formula = f"W = L/(λ(1 − P_K)), M/M/c/K with K = {model['k']}"
+    elif exponential:
+        predicted = queueing.mmc_mean_response_time_seconds(**rates)
+    else:
+        predicted = queueing.allen_cunneen_mean_response_time_seconds(**rates, arrival_scv=1.0, service_scv=scv)
+    # The measured and the predicted W share the measured service time S (the model is fed 1/μ = S̄
+    # of the same requests), so only the wait's sampling error can separate them: judge on that.
+    spread = half_width(s.get("mean_wait_interval_seconds") or s["own_response_interval_seconds"])
+    row = compare.compare(
+        check=check, subject=service, phase=phase, formula=formula, measured=s["own_response_seconds"],
+        predicted=predicted, tolerance=tolerance(scenario, "mean_response_time"),
+        measured_spread=spread,
+        measured_interval=tuple(s["own_response_interval_seconds"] or ()) or None,
+        note=f"λ = {model['lam']:.2f}/s, μ = {model['mu']:.2f}/s, c = {model['c']}, ρ = {model['rho']:.2f}"
+             + ("" if exponential else f", c_s² = {scv:.2f}") + f"; measured: {s['own_response_source']}")
+    if predicted * model["mu"] < 1.01 and row.verdict == compare.PASS:
+        # With under 1 % of W predicted as queueing, measured and predicted W are both the same
+        # measured S: agreement proves nothing about the queue, so the row cannot pass.
+        row = dataclasses.replace(row, verdict=compare.INCONCLUSIVE,
+                                  note=row.note + "; under 1 % queueing predicted (W ≈ 1/μ): no test of the queue")
+    return [row]
+
+
+def mmc_p99(scenario: dict, phase: str, service: str, s: dict) -> list[compare.Comparison]:
+    """The M/M/c p99 of a service that calls nobody, against its histogram's p99."""
+    model = queue_model(s)
+    if model is None or measures.calls_of(scenario, service) or s["completed"] < 10 * MIN_COMPLETED:
+        return []
+    if is_gpu_engine(scenario, service) or not math.isclose(measures.service_scv(scenario, service), 1.0):
+        return []  # the sojourn-time distribution is M/M/c's only for exponential service
+    if model["rho"] >= 1 or not model["steady_servers"]:
+        return []
+    predicted = queueing.mmc_response_time_quantile_seconds(arrival_rate_per_second=model["lam"],
+                                                            service_rate_per_second=model["mu"],
+                                                            servers=model["c"], quantile=0.99)
+    return [compare.compare(check="mmc_p99", subject=service, phase=phase, formula="P(T > t99) = 0.01 in M/M/c",
+                            measured=s["p99_ms"] / 1000, predicted=predicted,
+                            tolerance=tolerance(scenario, "response_time_quantile"),
+                            note="measured p99 interpolated in the request-duration histogram")]
+
+
+def service_blocking(scenario: dict, phase: str, service: str, s: dict, envoy: dict) -> list[compare.Comparison]:
+    """The service's own 503 sheds (admission queue full) against M/M/c/K blocking."""
+    model = queue_model(s)
+    if model is None or envoy_limit(scenario, service, s) is not None or s["completed"] < MIN_COMPLETED:
+        return []
+    predicted = queueing.mmck_blocking_probability(arrival_rate_per_second=model["lam"],
+                                                   service_rate_per_second=model["mu"], servers=model["c"],
+                                                   capacity=model["k"])
+    measured = s["shed_queue_full"] / s["completed"]
+    if max(measured, predicted) < MIN_PROBABILITY:
+        return []
+    if not model["steady_servers"]:
+        return [compare.inconclusive(check="mmck_blocking", subject=service, phase=phase, formula="P_K of M/M/c/K",
+                                     measured=measured, note="ready servers changed inside the window: no steady state")]
+    interval = intervals.wilson_interval(s["shed_queue_full"], s["completed"])
+    return [compare.compare(check="mmck_blocking", subject=service, phase=phase,
+                            formula=f"P_K of M/M/c/K, c = {model['c']}, K = {model['k']}", measured=measured,
+                            predicted=predicted, tolerance=tolerance(scenario, "blocking_probability"),
+                            measured_spread=half_width(interval), measured_interval=interval,
+                            note=f"ρ = {model['rho']:.2f}; {s['shed_queue_full']:.0f} of {s['completed']:.0f} shed")]
+
+
+def envoy_settings(scenario: dict, service: str) -> dict:
+    return scenario["services"][service].get("envoy") or scenario.get("envoy") or {}
+
+
+def envoy_limit(scenario: dict, service: str, s: dict) -> tuple[int, int] | None:
+    """(active limit, pending limit) when Envoy's breaker binds before the service's own queue."""
+    breaker = envoy_settings(scenario, service).get("circuit_breaker") or {}
+    active = min(breaker.get("max_requests", 1024), breaker.get("max_connections", 1024))
+    replicas = max(1, round(s["ready_replicas"])) if not math.isnan(s["ready_replicas"]) else 1
+    service_capacity = round(s["servers"]) + replicas * s["queue_limit"] if not math.isnan(s["servers"]) else math.inf
+    if active >= service_capacity:
+        return None
+    return active, breaker.get("max_pending_requests", 1024)
+
+
+def envoy_overflow(scenario: dict, phase: str, service: str, s: dict, envoy: dict) -> list[compare.Comparison]:
+    """Envoy's breaker overflow 503s (UO) against M/M/c/K with K = active limit + pending limit."""
+    limit = envoy_limit(scenario, service, s)
+    model = queue_model(s)
+    if limit is None or model is None:
+        return []
+    overflow = envoy["pending_overflow"] + envoy["active_overflow"]
+    offered = s["completed"] + overflow
+    if offered < MIN_COMPLETED:
+        return []
+    lam = model["lam"] * offered / s["completed"] if s["completed"] else model["lam"]  # arrivals at Envoy
+    c = min(model["c"], limit[0])
+    capacity = limit[0] + limit[1]
+    predicted = queueing.mmck_blocking_probability(arrival_rate_per_second=lam, service_rate_per_second=model["mu"],
+                                                   servers=c, capacity=capacity)
+    measured = overflow / offered
+    if max(measured, predicted) < MIN_PROBABILITY:
+        return []
+    if not model["steady_servers"]:
+        return [compare.inconclusive(check="envoy_overflow", subject=service, phase=phase,
+                                     formula="P_K of M/M/c/K, K = max_requests + max_pending", measured=measured,
+                                     note=f"ready servers changed inside the window (scaling): no steady state; "
+                                          f"{overflow:.0f} of {offered:.0f} overflowed")]
+    interval = intervals.wilson_interval(overflow, offered)
+    return [compare.compare(check="envoy_overflow", subject=service, phase=phase,
+                            formula=f"P_K of M/M/c/K, c = {c}, K = max_requests + max_pending = {capacity}",
+                            measured=measured, predicted=predicted, tolerance=tolerance(scenario, "blocking_probability"),
+                            measured_spread=half_width(interval), measured_interval=interval,
+                            note=f"λ at Envoy = {lam:.1f}/s, ρ = {lam / (c * model['mu']):.2f}; "
+                                 f"{overflow:.0f} of {offered:.0f} overflowed")]
+
+
+def littles_law(scenario: dict, phase: str, service: str, s: dict) -> list[compare.Comparison]:
+    """L (mean in-flight gauge) against λ·W (completion rate × mean server-side duration)."""
+    predicted = s["throughput_per_second"] * s["mean_response_seconds"]
+    # Two standard errors of the gauge's mean. The variance is floored at the predicted mean (a
+    # Poisson count's variance): a handful of 1 Hz samples that all read 0 prove nothing. Samples
+    # are treated as independent, which holds while W is well under the 1 s scrape interval.
+    samples = max(1, s["in_flight_samples"])
+    floor = predicted if not math.isnan(predicted) else 0.0
+    spread = 2 * math.sqrt(max(s["in_flight_variance"], floor) / samples)
+    return [compare.compare(
+        check="littles_law", subject=service, phase=phase, formula="L = λ·W", measured=s["mean_in_flight"],
+        predicted=predicted, tolerance=tolerance(scenario, "littles_law"), measured_spread=spread,
+        note=f"λ = {s['throughput_per_second']:.2f}/s, W = {s['mean_response_seconds'] * 1000:.1f} ms")]
+
+
+# -- the chain --------------------------------------------------------------------------------------
+
+def slo_composition(scenario: dict, phase: str, client: dict, servers: dict) -> list[compare.Comparison]:
+    """The end-to-end violation rate against 1 − ∏(1 − p_i) of the per-service violation shares."""
+    if "slo" not in client:
+        return []
+    components = {name: s["slo"] for name, s in servers.items() if "slo" in s}
+    check, formula = "slo_composition", "1 − ∏(1 − p_i)"
+    measured = client["slo"]["violation_rate"]
+    if not components:
+        return [compare.inconclusive(check=check, subject="end-to-end", phase=phase, formula=formula,
+                                     measured=measured, note="no per-service latency SLO in the scenario")]
+    missing = [name for name, c in components.items() if math.isnan(c["violation_rate"]) or not c["requests"]]
+    if missing:
+        return [compare.inconclusive(check=check, subject="end-to-end", phase=phase, formula=formula,
+                                     measured=measured, note=f"own-latency shares unknown for {', '.join(missing)}")]
+    point, low, high = intervals.composition_interval([(c["violations"], c["requests"]) for c in components.values()])
+    shares = ", ".join(f"{name} {100 * c['violation_rate']:.2f}%" for name, c in components.items())
+    measured_interval = tuple(client["slo"]["interval"]) if client["slo"]["interval"] else None
+    return [compare.compare_interval(
+        check=check, subject="end-to-end", phase=phase, formula=formula, measured=measured, predicted=point,
+        predicted_interval=(low, high), measured_interval=measured_interval,
+        note=f"p_i: {shares}; end-to-end above {client['slo']['latency_seconds'] * 1000:.0f} ms or failed: "
+             f"{client['slo']['violations']} of {client['slo']['requests']}")]
+
+
+def chain_order(scenario: dict) -> list[str]:
+    """Services reachable from the entry, depth first in call order (the seed's "top to bottom")."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        order.append(name)
+        for call in measures.calls_of(scenario, name):
+            visit(call["service"])
+    visit(scenario.get("entry", "gateway"))
+    return order
+
+
+def failure_share(s: dict, envoy: dict) -> tuple[float, float]:
+    """(own failures, offered) at a service: its sheds plus its proxy's overflow, over all arrivals."""
+    overflow = envoy["pending_overflow"] + envoy["active_overflow"]
+    return s["shed"] + overflow, s["completed"] + overflow
+
+
+def cascade(scenario: dict, phase: str, client: dict, servers: dict, envoys: dict) -> list[compare.Comparison]:
+    """End-to-end goodput against the serial model ∏(1 − f_i) and the seed's cascade factor 0.3."""
+    chain = [name for name in chain_order(scenario) if name in servers]
+    shares = []
+    for name in chain:
+        failures, offered = failure_share(servers[name], envoys[name])
+        shares.append(failures / offered if offered else 0.0)
+    if not shares or max(shares) < MIN_PROBABILITY or client["requests"] < MIN_COMPLETED:
+        return []
+    sent = client["requests"] - client["client_overflow"]
+    measured = 1 - client["error_rate"] if client["requests"] else math.nan
+    interval = intervals.wilson_interval(client["requests"] * measured, client["requests"])
+    note = "f_i: " + ", ".join(f"{n} {100 * f:.1f}%" for n, f in zip(chain, shares)) + f"; {sent} requests sent"
+    serial = math.prod(1 - f for f in shares)
+    return [
+        compare.compare(check="serial_goodput", subject="end-to-end", phase=phase, formula="∏(1 − f_i)",
+                        measured=measured, predicted=serial, tolerance=tolerance(scenario, "seed_models"),
+                        measured_spread=half_width(interval), measured_interval=interval, note=note),
+        compare.compare(check="seed_cascade", subject="end-to-end", phase=phase,
+                        formula="g_i = (1 − f_i)(1 − 0.3(1 − g_{i+1}))", measured=measured,
+                        predicted=seedmodels.seed_cascade_goodput_fraction(failure_probabilities=shares),
+                        tolerance=tolerance(scenario, "seed_models"), measured_spread=half_width(interval),
+                        measured_interval=interval, note=note, model=compare.SEED),
+    ]
+
+
+# -- retries ---------------------------------------------------------------------------------------
+
+def retry_layers(scenario: dict, phase: str, client: dict, servers: dict, envoys: dict) -> list[compare.Comparison]:
+    """Attempts per request at each retrying layer against (1 − p^(r+1))/(1 − p) with its measured p."""
+    rows = []
+    tol = tolerance(scenario, "retry_amplification")
+    r = (scenario.get("client") or {}).get("retries", 0)
+    if r and client["failed_attempts"] > 0 and client["attempts"]:
+        p = client["failed_attempts"] / client["attempts"]
+        rows.append(retry_row(scenario, phase, "client → " + scenario.get("entry", "gateway"), r, p,
+                              client["attempts_per_request"], tol, "client retries; p = failed attempts / attempts"))
+    for name, s in servers.items():
+        envoy_retry = envoy_settings(scenario, name).get("retry") or {}
+        retries_done = envoys[name]["retries"]
+        r = envoy_retry.get("num_retries", 0)
+        if r and retries_done > 0 and s["completed"] > retries_done:
+            retry_on = envoy_retry.get("retry_on", "")
+            originals = s["completed"] - retries_done
+            if any(token in retry_on for token in ("5xx", "gateway-error", "retriable-status-codes")):
+                p = min(1.0, (s["server_errors"] + envoys[name]["timeouts"]) / s["completed"])
+                rows.append(retry_row(scenario, phase, f"Envoy → {name}", r, p, s["completed"] / originals, tol,
+                                      "Envoy retries; p = the service's 5xx share of attempts"))
+            else:
+                rows.append(compare.inconclusive(
+                    check="retry_amplification", subject=f"Envoy → {name}", phase=phase,
+                    formula="(1 − p^(r+1))/(1 − p)", measured=s["completed"] / originals,
+                    note=f"retry_on {retry_on!r}: failures of those kinds are not dumped, so p is unknown"))
+        for caller, caller_stats in servers.items():
+            for call in measures.calls_of(scenario, caller):
+                if call["service"] != name or not call.get("retries"):
+                    continue
+                failures, offered = failure_share(s, envoys[name])
+                made = caller_stats["work_completed"] * call.get("parallel", 1)
+                if failures <= 0 or not made:
+                    continue
+                rows.append(retry_row(scenario, phase, f"{caller} → {name}", call["retries"],
+                                      min(1.0, (failures + s["server_errors"]) / offered), offered / made, tol,
+                                      "application retries; p = the callee's shed, overflow and 5xx share"))
+    return rows
+
+
+def retry_row(scenario: dict, phase: str, subject: str, r: int, p: float, measured: float, tol: float,
+              note: str) -> compare.Comparison:
+    predicted = retries.retry_attempts_per_request(failure_probability=p, retries=r)
+    return compare.compare(check="retry_amplification", subject=subject, phase=phase,
+                           formula=f"(1 − p^(r+1))/(1 − p), r = {r}", measured=measured, predicted=predicted,
+                           tolerance=tol, note=f"{note}: p = {p:.3f}")
+
+
+# -- seed toy models -------------------------------------------------------------------------------
+
+def seed_p99(scenario: dict, phase: str, client: dict, servers: dict) -> list[compare.Comparison]:
+    """p99 ≈ 4.6 × W, end to end (client) and per service (server-side histograms)."""
+    tol = tolerance(scenario, "seed_models")
+    rows = []
+    if client["requests"] >= 10 * MIN_COMPLETED and not math.isnan(client["mean_ok_latency_ms"]):
+        rows.append(compare.compare(check="seed_p99", subject="end-to-end", phase=phase, formula="p99 ≈ 4.6·W",
+                                    measured=client["p99_ms"] / 1000,
+                                    predicted=seedmodels.seed_p99_response_time_seconds(
+                                        mean_response_time_seconds=client["mean_ok_latency_ms"] / 1000),
+                                    tolerance=tol, model=compare.SEED, note="exact for M/M/1 only"))
+    for name, s in servers.items():
+        if s["completed"] < 10 * MIN_COMPLETED or math.isnan(s["mean_response_seconds"]):
+            continue
+        rows.append(compare.compare(check="seed_p99", subject=name, phase=phase, formula="p99 ≈ 4.6·W",
+                                    measured=s["p99_ms"] / 1000,
+                                    predicted=seedmodels.seed_p99_response_time_seconds(
+                                        mean_response_time_seconds=s["mean_response_seconds"]),
+                                    tolerance=tol, model=compare.SEED,
+                                    note="server side, downstream calls included; p99 from the histogram"))
+    return rows
+
+
+def seed_shed(scenario: dict, phase: str, servers: dict, envoys: dict) -> list[compare.Comparison]:
+    """Where a service is offered more than its capacity, its success share against the fixed 0.8."""
+    rows = []
+    for name, s in servers.items():
+        rho = s["offered_utilisation"]
+        failures, offered = failure_share(s, envoys[name])
+        if math.isnan(rho) or offered < MIN_COMPLETED:
+            continue
+        rho_offered = rho * offered / s["completed"] if s["completed"] else rho
+        if rho_offered < 1:
+            continue
+        measured = 1 - failures / offered
+        interval = intervals.wilson_interval(offered - failures, offered)
+        rows.append(compare.compare(check="seed_shed", subject=name, phase=phase, formula="success = 0.8 once ρ ≥ 1",
+                                    measured=measured,
+                                    predicted=seedmodels.seed_shed_success_fraction(utilisation=rho_offered),
+                                    tolerance=tolerance(scenario, "seed_models"),
+                                    measured_spread=half_width(interval), measured_interval=interval,
+                                    model=compare.SEED,
+                                    note=f"offered ρ = {rho_offered:.2f}; the fluid limit says {min(1, 1 / rho_offered):.2f}"))
+    return rows
+
+
+def seed_hpa_lag(scenario: dict, lags: list[dict]) -> list[compare.Comparison]:
+    """Each measured scale-up lag against the seed's constant 30 s."""
+    rows = []
+    for lag in lags:
+        formula = "T_lag = 30 s"
+        if math.isnan(lag["lag_seconds"]):
+            rows.append(compare.inconclusive(check="seed_hpa_lag", subject=lag["service"], phase=lag["load_step_phase"]
+                                             or "–", formula=formula, model=compare.SEED,
+                                             note="no load step before the decision or no replica became ready"))
+            continue
+        rows.append(compare.compare(check="seed_hpa_lag", subject=lag["service"], phase=lag["load_step_phase"],
+                                    formula=formula, measured=lag["lag_seconds"],
+                                    predicted=seedmodels.seed_hpa_lag_seconds(),
+                                    tolerance=tolerance(scenario, "seed_models"), model=compare.SEED,
+                                    note="from the load step to the first new replica ready"))
+    return rows
+
+
+# -- all of them -----------------------------------------------------------------------------------
+
+def phase_checks(scenario: dict, phase: str, client: dict, servers: dict, envoys: dict) -> list[compare.Comparison]:
+    """Every check of one phase window, textbook rows first, then seed rows."""
+    rows: list[compare.Comparison] = []
+    for name, s in servers.items():
+        rows += mmc_mean_response(scenario, phase, name, s)
+        rows += mmc_p99(scenario, phase, name, s)
+        rows += service_blocking(scenario, phase, name, s, envoys[name])
+        rows += envoy_overflow(scenario, phase, name, s, envoys[name])
+        rows += littles_law(scenario, phase, name, s)
+    rows += slo_composition(scenario, phase, client, servers)
+    rows += retry_layers(scenario, phase, client, servers, envoys)
+    rows += cascade(scenario, phase, client, servers, envoys)
+    rows += seed_p99(scenario, phase, client, servers)
+    rows += seed_shed(scenario, phase, servers, envoys)
+    return rows

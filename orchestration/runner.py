@@ -1,0 +1,390 @@
+"""The scenario runner: resolve → backend up → Locust runs the stages → collect → analyze → down.
+
+Every run gets a new directory ``runs/<UTC time>-<scenario>/`` written as it goes, so a crash,
+Ctrl-C or SIGTERM keeps what was measured: the runner stops Locust, waits for a last scrape, dumps
+Prometheus (from its TSDB if the server is gone), tears the stack down (always) and still writes
+the report from whatever is there, marked interrupted; the exit status is 128 + the signal.
+
+Before any process starts, the runs directory must be writable with room to spare, and the
+orphans of runs whose runner died (``kill -9``) are stopped, by their recorded identity.
+
+The runner stays a plain process: it never imports Locust (whose gevent monkey-patching would
+change threading and sockets under the backend); Locust runs in a process of its own.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import importlib.metadata
+import io
+import ipaddress
+import json
+import os
+import pathlib
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable
+
+import httpx
+import yaml
+
+from controllers import autoscaling
+from schema import events as events_module
+from deploy.local import backend as local_backend
+from deploy.local import cleanup, processes
+from orchestration import collecting
+from schema import scenario as scenario_module
+
+LOCUSTFILE = pathlib.Path(__file__).with_name("locustfile.py")
+PROGRESS_INTERVAL_SECONDS = 5.0
+MIN_FREE_BYTES = 200 * 1024**2
+"""Room a run needs at least: the TSDB, logs, the request log and plots of a ten-minute run take
+well under this; a runs directory with less is refused before anything starts."""
+
+
+def say(line: str) -> None:
+    """Print a progress line at once, also when stdout is a pipe or a CI log (block-buffered there)."""
+    print(line, flush=True)
+
+
+class RunError(processes.BackendError):
+    """The run cannot start or go on; the message is one sentence with the fix (exit 1)."""
+
+
+def prepare_runs_dir(runs_dir: pathlib.Path, *, disk_usage=shutil.disk_usage) -> pathlib.Path:
+    """The absolute runs directory, created, writable and with MIN_FREE_BYTES free; RunError otherwise."""
+    runs_dir = pathlib.Path(runs_dir).resolve()
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        probe = runs_dir / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to the runs directory {runs_dir}: {exc.strerror or exc}; "
+                       "pass --runs-dir with a writable folder") from None
+    free = disk_usage(runs_dir).free
+    if free < MIN_FREE_BYTES:
+        raise RunError(f"the runs directory {runs_dir} has {free / 1024**2:.0f} MiB free, a run needs at least "
+                       f"{MIN_FREE_BYTES / 1024**2:.0f} MiB; free some space or pass --runs-dir on another disk")
+    return runs_dir
+
+
+def guard_target(url: str, *, allowed_hosts: tuple[str, ...] = ()) -> None:
+    """Load goes to loopback only, unless the user named the host with ``--allow-target``."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and host not in allowed_hosts:
+        raise RunError(f"refusing to send load to {host} ({url}): only loopback targets are allowed; "
+                       f"pass --allow-target {host} if this stack is yours")
+
+
+def make_run_dir(runs_dir: pathlib.Path, name: str) -> pathlib.Path:
+    """A new directory named for the UTC time and scenario; never reuses an existing one."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for suffix in [""] + [f"-{i}" for i in range(1, 100)]:
+        path = runs_dir / f"{stamp}-{name}{suffix}"
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run directory under {runs_dir}")
+
+
+def fingerprint(envoy_bin: str | None, prometheus_bin: str | None, scenario, *, backend: str = "local") -> dict:
+    """Versions, cores and seeds: what someone needs to compare this run with another."""
+    def version(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            return "unknown"
+
+    def package(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)  # metadata only: importing locust would monkey-patch us
+        except importlib.metadata.PackageNotFoundError:
+            return "missing"
+
+    return {
+        "python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
+        "cpu_count": os.cpu_count(), "locust": package("locust"),
+        "envoy": version([envoy_bin, "--version"]) if envoy_bin else "missing",
+        "prometheus": version([prometheus_bin, "--version"]) if prometheus_bin else "missing",
+        "seed": scenario.seed, "backend": backend,
+    }
+
+
+class Progress:
+    """Reads new rows of requests.csv and prints one status line per interval."""
+
+    def __init__(self, path: pathlib.Path, *, write: Callable[[str], None]) -> None:
+        self.path = path
+        self.write = write
+        self._offset = 0
+        self._header: list[str] | None = None
+
+    def new_rows(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # leave a half-written last line for next time
+        self._offset += len(complete)
+        lines = complete.decode("utf-8").splitlines()
+        if self._header is None and lines:
+            self._header, lines = lines[0].split(","), lines[1:]
+        return [dict(zip(self._header or [], row)) for row in csv.reader(io.StringIO("\n".join(lines)))]
+
+    def report(self, *, elapsed: float, total: float, phase: str, replicas: str, in_flight: str) -> None:
+        """One line; past the last stage the clock stops at the total and the phase reads ``draining``."""
+        if elapsed > total:
+            elapsed, phase = total, "draining"
+        rows = self.new_rows()
+        done = [r for r in rows if r.get("outcome") != "client_overflow"]
+        errors = sum(1 for r in rows if r.get("outcome") != "ok")
+        latencies = sorted(float(r["latency_seconds"]) for r in done if r.get("latency_seconds"))
+        p99 = f"{latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000:7.0f}" if latencies else "      –"
+        rate = len(rows) / PROGRESS_INTERVAL_SECONDS
+        share = 100 * errors / len(rows) if rows else 0.0
+        self.write(f"[{elapsed:5.0f}s/{total:.0f}s] {phase:<10} rps {rate:6.1f}  errors {share:5.1f}%  "
+                   f"p99 {p99} ms  in-flight {in_flight}  replicas {replicas}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    run_dir: pathlib.Path
+    interrupted: bool
+    signal: int | None = None
+    """The signal that interrupted the run (SIGINT, SIGTERM), if any."""
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal, as shells report a job a signal ended (130 Ctrl-C, 143 SIGTERM)."""
+        return 128 + self.signal if self.signal else (130 if self.interrupted else 0)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), entry_port: int | None = None,
+        prometheus_port: int | None = None, allowed_targets: tuple[str, ...] = (),
+        write: Callable[[str], None] = say) -> Outcome:
+    """Run one scenario on the local backend; the report is written even when interrupted."""
+    scenario = scenario_module.load_scenario(scenario_name)
+    binaries = [processes.find_binary(n, env_var=f"TAILSTORM_{n.upper()}", hint=h) for n, h in
+                (("envoy", local_backend.ENVOY_HINT), ("prometheus", local_backend.PROMETHEUS_HINT))]
+    runs_dir = prepare_runs_dir(runs_dir)
+    for line in cleanup.describe(processes.stop_orphans_under(runs_dir)):
+        write(line)
+    run_dir = make_run_dir(runs_dir, scenario.name)
+    resolved = scenario.model_dump(mode="json")
+    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+    (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")
+    events = events_module.EventLog(run_dir / "events.jsonl")
+    backend = local_backend.LocalBackend(scenario, run_dir, events=events, entry_port=entry_port,
+                                         prometheus_port=prometheus_port)
+    write(f"tailstorm: running {scenario.name} on the local backend → {run_dir}")
+    started = time.time()
+    events.emit(events_module.RUN_STARTED, scenario=scenario.name, backend="local")
+    interrupted_by: int | None = None
+    measured = False
+    autoscaler = None
+    previous_handlers = install_signal_handlers()
+    try:
+        (run_dir / "environment.json").write_text(json.dumps(fingerprint(*binaries, scenario), indent=1))
+        backend.up()
+        write(f"stack up in {time.time() - started:.1f} s: entry {backend.endpoints()['entry_url']}, "
+              f"Prometheus {backend.prometheus_url}")
+        measured = True
+        if scenario.autoscaling:
+            autoscaler = autoscaling.Autoscaler(scenario=scenario, backend=backend, events=events, run_dir=run_dir)
+            autoscaler.start()
+            write(f"autoscaler: {', '.join(scenario.autoscaling)} (syncs → {run_dir / autoscaling.SYNCS_PATH})")
+        drive_load(scenario, run_dir, backend, events, write=write, allowed_targets=allowed_targets)
+    except KeyboardInterrupt as exc:
+        interrupted_by = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        write(f"interrupted ({signal.Signals(interrupted_by).name}): stopping the load, keeping what was measured "
+              "and tearing down")
+    finally:
+        signal.signal(signal.SIGINT, lambda *_: write("still tearing down; please wait"))
+        signal.signal(signal.SIGTERM, lambda *_: write("still tearing down; please wait"))
+        try:
+            finish(run_dir, backend, events, started=started, interrupted=interrupted_by is not None,
+                   analyze=measured, write=write, autoscaler=autoscaler, prometheus_bin=binaries[1])
+        finally:
+            restore_signal_handlers(previous_handlers)
+    return Outcome(run_dir, interrupted_by is not None, interrupted_by)
+
+
+def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.EventLog, *,
+               write: Callable[[str], None], allowed_targets: tuple[str, ...] = ()) -> None:
+    """Run Locust headless until its shape ends, printing progress and recording phases.
+
+    Locust gets ``--run-time`` as a safety bound (the locustfile enforces it, since Locust itself
+    ignores it under a load shape); past that bound plus a grace the runner stops it.
+    """
+    entry_url = backend.endpoints()["entry_url"]
+    guard_target(entry_url, allowed_hosts=allowed_targets)
+    locust_dir = run_dir / "locust"
+    locust_dir.mkdir()
+    total = scenario.duration_seconds
+    safety_seconds = total + scenario.client.timeout_seconds * (scenario.client.retries + 1) + 60
+    locust = backend.table.start(
+        name="locust", log_path=locust_dir / "locust.log",
+        env={"TAILSTORM_SCENARIO_JSON": str(run_dir / "scenario.json"), "TAILSTORM_LOCUST_DIR": str(locust_dir)},
+        argv=[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host",
+              entry_url, "--csv", str(locust_dir / "locust"), "--csv-full-history",
+              "--only-summary", "--run-time", f"{int(safety_seconds)}s", "--stop-timeout", "10",
+              "--exit-code-on-error", "0", "--loglevel", "WARNING"])
+    progress = Progress(locust_dir / "requests.csv", write=write)
+    phases = PhaseFollower(locust_dir / "phases.jsonl", events)
+    began = time.monotonic()
+    try:
+        with httpx.Client(timeout=2) as client:
+            while locust.is_running():
+                if time.monotonic() - began > safety_seconds + 30:
+                    raise RunError(f"Locust ran past its {safety_seconds:.0f} s bound; stopped it")
+                try:
+                    locust.popen.wait(timeout=PROGRESS_INTERVAL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pass
+                phases.follow()
+                in_flight = collecting.instant(backend.prometheus_url,
+                                               "sum by (service) (tailstorm_requests_in_flight)", client=client)
+                progress.report(elapsed=time.monotonic() - began, total=total, phase=phases.current,
+                                replicas="/".join(str(backend.replica_count(s)) for s in scenario.services),
+                                in_flight=" ".join(f"{s[:2]}:{in_flight.get(s, 0):.0f}" for s in scenario.services))
+    finally:
+        phases.follow()  # also on Ctrl-C: the phases that began are part of what was measured
+    if locust.returncode not in (0, None):
+        events.emit(events_module.PROCESS_DIED, process="locust", role="locust", service=None,
+                    returncode=locust.returncode, log_tail=locust.log_tail(3))
+        raise RunError(f"Locust exited with code {locust.returncode}; what was measured is kept, its log ends:\n"
+                       f"{locust.log_tail()}")
+
+
+class PhaseFollower:
+    """Copies the stage starts Locust records into events.jsonl as ``phase`` events."""
+
+    def __init__(self, path: pathlib.Path, events: events_module.EventLog, *, known: frozenset[int] = frozenset()) -> None:
+        self.path, self.events, self.seen, self.current = path, events, 0, "starting"
+        self.known = known
+        """Stage indices events.jsonl already holds (a rebuild copies only the missing ones)."""
+
+    def follow(self) -> None:
+        if not self.path.exists():
+            return
+        lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.endswith("}")]
+        for line in lines[self.seen:]:
+            record = json.loads(line)
+            if record["index"] in self.known:
+                continue
+            self.events.emit(events_module.PHASE, time_seconds=record["time"], phase=record["phase"],
+                             index=record["index"], arrival_rate_per_second=record["arrival_rate_per_second"])
+            self.current = record["phase"]
+        self.seen = len(lines)
+
+
+def finish(run_dir: pathlib.Path, backend, events: events_module.EventLog, *, started: float, interrupted: bool,
+           analyze: bool, write: Callable[[str], None], autoscaler: autoscaling.Autoscaler | None = None,
+           prometheus_bin: str | None = None) -> None:
+    """Stop the load and the autoscaler, dump Prometheus, tear down (always), then analyze."""
+    dumped = False
+    try:
+        if autoscaler is not None:
+            autoscaler.stop()  # before teardown: no scale() may race down()
+        for process in backend.table.all():
+            if process.name == "locust":
+                process.stop(grace_seconds=15)
+        if analyze and backend.prometheus is not None and backend.prometheus.is_running():
+            load_ended = time.time()
+            if not collecting.wait_for_final_scrape(backend.prometheus_url, after=load_ended):
+                write("warning: Prometheus did not scrape every target once more after the load; "
+                      "the last second of counts may be missing")
+            failed = collecting.dump_ranges(backend.prometheus_url, run_dir / "prometheus",
+                                            start=started, end=time.time() + 1)
+            dumped = not failed
+            if failed:
+                write(f"warning: could not dump from Prometheus: {', '.join(failed)}")
+    finally:
+        backend.down()
+        events.emit(events_module.RUN_FINISHED, interrupted=interrupted)
+        events.close()
+    if not analyze:
+        return  # the stack never came up: nothing was measured, the error says why
+    if not dumped and prometheus_bin:
+        write("Prometheus was not there to dump at the end; dumping the run's TSDB instead")
+        try:
+            failed = collecting.dump_from_tsdb(run_dir, prometheus_bin=prometheus_bin, start=started, end=time.time())
+            if failed:
+                write(f"warning: could not dump from the TSDB: {', '.join(failed)}")
+        except processes.BackendError as exc:
+            write(f"warning: could not dump from the TSDB: {exc}")
+    from analysis.presentation import report  # noqa: PLC0415 (analysis is only needed once the stack is down)
+    try:
+        paths = report.build(run_dir)
+        write(f"report: {paths['report_md']}  (html: {paths['report_html']})")
+    except Exception as exc:  # the measurements are on disk either way; say what failed
+        write(f"warning: the report could not be built ({type(exc).__name__}: {exc}); "
+              f"rebuild with `tailstorm report {run_dir}`")
+
+
+def rebuild_report(run_dir: pathlib.Path, *, write: Callable[[str], None] = say) -> dict[str, pathlib.Path]:
+    """``tailstorm report``: rebuild a run's report from its artefacts.
+
+    A run whose runner was killed left no dumps: its orphans are stopped first (if its runner is
+    gone), then the series are dumped from its TSDB, so the report covers what was measured.
+    """
+    from analysis.presentation import report  # noqa: PLC0415
+    from analysis.tables import extract
+    run_dir = pathlib.Path(run_dir)
+    if not (run_dir / "scenario.json").is_file():
+        raise extract.RunDataError(f"{run_dir} is not a tailstorm run directory (no scenario.json); "
+                                   "pass one such as runs/<time>-<scenario>")
+    pids = run_dir / "pids.json"
+    if pids.exists():
+        for line in cleanup.describe([processes.stop_orphans(pids)]):
+            write(line)
+    # a runner killed between two progress ticks never copied the latest stage starts
+    known = frozenset(e["index"] for e in events_module.read_events(run_dir / "events.jsonl") if e["type"] == "phase")
+    events = events_module.EventLog(run_dir / "events.jsonl")
+    PhaseFollower(run_dir / "locust" / "phases.jsonl", events, known=known).follow()
+    events.close()
+    if not (run_dir / "prometheus" / "request_count.json").exists() and (run_dir / "prometheus" / "tsdb").is_dir():
+        span = extract.measured_span(run_dir)
+        if span is not None:
+            write("this run kept no Prometheus dumps (its runner did not finish); dumping them from its TSDB")
+            binary = processes.find_binary("prometheus", env_var="TAILSTORM_PROMETHEUS",
+                                           hint=local_backend.PROMETHEUS_HINT)
+            failed = collecting.dump_from_tsdb(run_dir, prometheus_bin=binary, start=span[0], end=span[1] + 5)
+            if failed:
+                write(f"warning: could not dump from the TSDB: {', '.join(failed)}")
+    return report.build(run_dir)
+
+
+def install_signal_handlers() -> dict:
+    """SIGTERM behaves like Ctrl-C, so a killed runner still tears down; the signal is remembered."""
+    def raise_interrupt(signum, frame):
+        raise Interrupted(signum)
+    return {sig: signal.signal(sig, raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def restore_signal_handlers(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

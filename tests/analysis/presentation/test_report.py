@@ -1,0 +1,92 @@
+"""The run report built from a recorded run: summary.json, tables, plots, markdown and HTML.
+
+Aspects: summary.json is strict JSON (no NaN) with every prediction row carrying check, subject,
+phase, formula, measured, predicted, error, tolerance and verdict; textbook and seed rows are
+apart; tidy tables are written; every plot (old and new) is a PNG embedded in report.html;
+``tailstorm report`` rebuilds from the artefacts and names a missing file in one sentence; a plot
+registered through the hook joins the report.
+"""
+import json
+import math
+import pathlib
+import shutil
+
+import pytest
+
+from analysis.presentation import plotting, report
+from orchestration import cli
+
+SMOKE_RUN = pathlib.Path(__file__).parents[1] / "data" / "smoke-run"
+
+ROW_FIELDS = {"check", "subject", "phase", "formula", "measured", "predicted", "error", "tolerance", "verdict"}
+
+
+def strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The recorded smoke run with a report built once for this module, an extra plot registered."""
+    run = tmp_path_factory.mktemp("runs") / "20261123T161623Z-smoke"
+    shutil.copytree(SMOKE_RUN, run)
+
+    def draw(run_data, summary, path):
+        path.write_bytes((run / "plots" / "latency.png").read_bytes())
+        return True
+    plotting.EXTRA_PLOTS["extra"] = draw
+    try:
+        paths = report.build(run)
+    finally:
+        del plotting.EXTRA_PLOTS["extra"]
+    return run, paths
+
+
+def test_the_summary_is_strict_json_with_complete_prediction_rows(built):
+    run, _ = built
+    summary = strict_json((run / "summary.json").read_text())
+    rows = summary["predictions"]
+    assert {r["check"] for r in rows} >= {"littles_law", "mmc_mean_response"}
+    assert all(ROW_FIELDS <= set(r) and r["verdict"] in ("pass", "fail", "inconclusive") for r in rows)
+    assert {r["model"] for r in rows} <= {"textbook", "seed"}
+    inference = summary["phases"][0]["server"]["inference"]
+    assert inference["servers"] == 4 and inference["service_rate_per_second"] > 0
+    assert summary["cost"]["cost_per_1000_successful"] > 0
+
+
+def test_the_report_writes_tidy_tables_and_every_plot(built):
+    run, paths = built
+    header = (run / "tables" / "requests.csv").read_text().splitlines()[0]
+    assert header == ("intended_start,finished,latency_seconds,status,attempts,phase,outcome,send_lag_seconds,"
+                      "answered_attempts")
+    assert (run / "tables" / "service_series.csv").read_text().count("\n") > 100
+    for name in ("latency", "throughput", "in_flight", "replicas", "utilisation", "retries", "overflow"):
+        assert paths[f"plot_{name}"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (run / "report.html").read_text()
+    assert page.count("<figure class='plot'") == page.count("data:image/png;base64,") >= 7
+    markdown = (run / "report.md").read_text()
+    for title in ("## Phases (client side)", "## Services (server side)", "## Measured against predicted", "## Cost"):
+        assert title in markdown
+
+
+def test_a_registered_plot_joins_the_report(built):
+    run, paths = built
+    assert "plot_extra" in paths and "id='plot-extra'" in (run / "report.html").read_text()
+
+
+def test_tailstorm_report_rebuilds_and_names_a_missing_file(smoke_run, tmp_path, capsys):
+    assert cli.main(["report", str(smoke_run)]) == 0
+    assert "report:" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert report.main([str(tmp_path / "empty")]) == 2
+    assert "scenario.json is missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, expected", [
+    pytest.param(math.nan, None, id="nan"), pytest.param(math.inf, None, id="inf"), pytest.param(1.5, 1.5, id="finite"),
+    pytest.param((1.0, math.nan), [1.0, None], id="tuple"),
+])
+def test_jsonable_writes_non_finite_numbers_as_null(value, expected):
+    assert report.jsonable(value) == expected

@@ -1,0 +1,91 @@
+"""Reading a recorded run into tidy records (tests/analysis/data/smoke-run).
+
+Aspects: a run loads with its phase, requests and every dumped series; the measurement window
+trims warm-up and cool-down; per-scrape counter increments add up to the counter's increase over
+the window, resets included; the share of a histogram above a threshold is exact on a bucket bound
+and interpolated inside a bucket; tidy tables (requests, per-service series, events) respect the
+window; a directory that is not a run is one sentence naming the missing file.
+"""
+import math
+
+import pytest
+
+from analysis.tables import extract
+
+
+def test_a_recorded_run_loads_with_its_phase_requests_and_series(smoke_run):
+    run = extract.load_run(smoke_run)
+    (phase,) = run.phases
+    assert phase.name == "steady" and phase.end - phase.start == pytest.approx(8.0)
+    assert len(run.requests) == 92 and all(r.ok for r in run.requests)
+    assert run.services == ["gateway", "auth", "featurestore", "inference", "formatter"]
+    assert {s.labels["service"] for s in run.series["work_count"]} == set(run.services)
+    assert run.series["work_bucket"] == []  # not dumped by that run: reads as no series
+
+
+def test_the_window_cuts_warmup_and_cooldown_from_the_phase(smoke_run):
+    run = extract.load_run(smoke_run)
+    start, end = run.window(run.phases[0])
+    assert start == pytest.approx(run.phases[0].start + 1) and end == pytest.approx(run.phases[0].end - 1)
+    inside = extract.within_window(run.requests, start, end)
+    assert 45 < len(inside) < 75 and all(start <= r.intended_start < end for r in inside)
+
+
+def test_scrape_increments_add_up_to_the_counter_increase(smoke_run):
+    run = extract.load_run(smoke_run)
+    start, end = run.window(run.phases[0])
+    for name in ("request_count", "request_sum", "work_count", "work_sum"):
+        for series in run.series[name]:
+            steps = extract.increments([series], start, end)
+            assert sum(d for _, d in steps) == pytest.approx(extract.counter_increase(series, start, end))
+            assert all(d >= 0 for _, d in steps)
+
+
+def test_increments_count_a_counter_reset_from_zero():
+    series = extract.Series({"service": "x"}, (0.0, 1.0, 2.0, 3.0), (10.0, 14.0, 3.0, 5.0))
+    assert extract.increments([series], 0.5, 3.0) == [(1.0, 4.0), (2.0, 3.0), (3.0, 2.0)]
+
+
+def test_paired_increments_align_sum_and_count_on_the_same_scrapes():
+    total = extract.Series({}, (0.0, 1.0, 2.0), (0.0, 0.5, 0.9))
+    count = extract.Series({}, (0.0, 1.0, 2.0), (0, 10, 18))
+    sums, counts = extract.paired_increments([total], [count], 0.5, 2.0)
+    assert sums == pytest.approx([0.5, 0.4]) and counts == [10, 8]
+
+
+@pytest.mark.parametrize("threshold, above", [
+    pytest.param(0.2, 10.0, id="on-a-bound"),
+    pytest.param(0.15, 20.0, id="inside-a-bucket"),
+    pytest.param(5.0, 4.0, id="in-the-inf-bucket"),
+    pytest.param(0.01, 93.0, id="in-the-first-bucket-from-zero"),
+])
+def test_fraction_above_is_exact_on_bounds_and_interpolated_inside(threshold, above):
+    buckets = {0.1: 70.0, 0.2: 90.0, 1.0: 96.0, math.inf: 100.0}
+    assert extract.fraction_above(threshold, buckets) == pytest.approx((above, 100.0))
+
+
+def test_service_points_are_tidy_rows_inside_the_window(smoke_run):
+    run = extract.load_run(smoke_run)
+    start, end = run.window(run.phases[0])
+    rows = extract.service_points(run, start, end)
+    assert {r.metric for r in rows} >= {"in_flight", "ready", "servers", "request_count_per_second"}
+    assert all(start <= r.time <= end for r in rows)
+    ready = [r.value for r in rows if r.metric == "ready" and r.service == "inference"]
+    assert ready and set(ready) == {1.0}
+    rates = [r.value for r in rows if r.metric == "work_count_per_second" and r.service == "gateway"]
+    assert 5 < sum(rates) / len(rates) < 20  # the client sent 10 requests per second
+
+
+def test_event_rows_lift_the_service_out_of_the_fields(smoke_run):
+    run = extract.load_run(smoke_run)
+    rows = extract.event_rows(run.events)
+    ready = [r for r in rows if r.type == "pod_ready"]
+    assert {r.service for r in ready} == set(run.services)
+    assert all('"pod"' in r.detail for r in ready)
+
+
+def test_a_directory_without_a_scenario_is_named_in_one_sentence(tmp_path):
+    with pytest.raises(extract.RunDataError, match="scenario.json is missing; is this a tailstorm run directory"):
+        extract.load_run(tmp_path)
+    with pytest.raises(extract.RunDataError, match="is not a directory"):
+        extract.load_run(tmp_path / "nope")

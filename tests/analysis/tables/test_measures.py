@@ -1,0 +1,110 @@
+"""Measured λ, μ, c, own response times and violation shares of one window.
+
+Aspects: on the recorded smoke run, λ, μ and c agree with the raw Prometheus dumps computed by
+hand; c counts only ready replicas' servers; a service that calls nobody gets its own response
+time from its histogram, one that calls others Wq + S; per-service violation shares come from the
+own-latency histogram with a Wilson interval (and say so when that histogram is missing); the
+client's end-to-end violation share counts failures; the mirrored queue-limit defaults match the
+services' own; scale-ups are timed from the load step to the first new replica ready.
+"""
+import importlib
+import math
+
+import pytest
+
+from analysis.tables import extract, measures
+
+
+def test_lambda_mu_and_c_match_the_raw_dumps_of_the_recorded_run(smoke_run):
+    run = extract.load_run(smoke_run)
+    start, end = run.window(run.phases[0])
+    s = measures.service_stats(run, "inference", start, end)
+    (count,) = extract.select(run.series["work_count"], service="inference")
+    (total,) = extract.select(run.series["work_sum"], service="inference")
+    by_hand = extract.counter_increase(total, start, end) / extract.counter_increase(count, start, end)
+    assert s["mean_service_seconds"] == pytest.approx(by_hand)
+    assert s["service_rate_per_second"] == pytest.approx(1 / by_hand)
+    assert s["servers"] == 4  # inference's default servers, one ready replica
+    assert 8 < s["arrival_rate_per_second"] < 16
+    assert s["own_response_seconds"] == pytest.approx(s["mean_service_seconds"], rel=0.05)  # no queue at ρ ≈ 0.03
+    assert "Little" in s["own_response_source"]
+
+
+def test_a_service_that_calls_nobody_takes_its_own_time_from_its_histogram(smoke_run):
+    run = extract.load_run(smoke_run)
+    start, end = run.window(run.phases[0])
+    s = measures.service_stats(run, "formatter", start, end)
+    assert s["own_response_seconds"] == s["mean_ok_response_seconds"]
+    low, high = s["own_response_interval_seconds"]
+    assert low < s["own_response_seconds"] < high
+    assert "histogram" in s["own_response_source"]
+
+
+def series(labels: dict, values: list[float], start: float = 0.0) -> extract.Series:
+    return extract.Series(labels, tuple(start + i for i in range(len(values))), tuple(values))
+
+
+def test_servers_count_only_ready_replicas():
+    run = extract.Run(dir=None, scenario={"services": {"inference": {}}}, events=[], phases=[], requests=[],
+                      series={"servers": [series({"service": "inference", "replica": "a"}, [4] * 10),
+                                          series({"service": "inference", "replica": "b"}, [4] * 10)],
+                              "ready": [series({"service": "inference", "replica": "a"}, [1] * 10),
+                                        series({"service": "inference", "replica": "b"}, [0] * 5 + [1] * 5)]},
+                      environment={})
+    assert measures.capacity_samples(run, "inference", 0, 4) == [4.0] * 5
+    assert measures.capacity_samples(run, "inference", 5, 9) == [8.0] * 5
+
+
+def test_violation_shares_come_from_the_own_latency_histogram_with_an_interval(smoke_run):
+    run = extract.load_run(smoke_run)
+    run.scenario["slo"] = {"objective": 0.99, "end_to_end": {"latency_seconds": 0.05},
+                           "services": {"formatter": {"latency_seconds": 0.004}, "auth": {"latency_seconds": 0.004}}}
+    start, end = run.window(run.phases[0])
+    formatter = measures.service_stats(run, "formatter", start, end)["slo"]
+    assert 0 < formatter["violations"] < formatter["requests"]
+    assert formatter["interval"][0] < formatter["violation_rate"] < formatter["interval"][1]
+    auth = measures.service_stats(run, "auth", start, end)["slo"]  # auth calls featurestore
+    assert math.isnan(auth["violation_rate"]) and auth["source"].startswith("unavailable")
+    client = measures.client_stats(run, start, end)["slo"]
+    slow = sum(1 for r in extract.within_window(run.requests, start, end) if r.latency_seconds > 0.05)
+    assert client["violations"] == slow and client["interval"][0] <= client["violation_rate"]
+
+
+@pytest.mark.parametrize("name", sorted(measures.DEFAULT_QUEUE_LIMITS))
+def test_the_mirrored_defaults_match_the_services_own(name):
+    defaults = importlib.import_module(f"services.{name}.app").DEFAULTS
+    assert defaults["queue_limit"] == measures.DEFAULT_QUEUE_LIMITS[name]
+    assert defaults["service_time"] == measures.DEFAULT_SERVICE_TIMES[name]
+    assert defaults.get("shards", 1) == measures.DEFAULT_SHARDS.get(name, 1)
+
+
+@pytest.mark.parametrize("spec, scv", [
+    pytest.param({"service_time": {"distribution": "exponential", "mean_seconds": 0.1}}, 1.0, id="exponential"),
+    pytest.param({"service_time": {"distribution": "deterministic", "mean_seconds": 0.1}}, 0.0, id="deterministic"),
+    pytest.param({"service_time": {"distribution": "lognormal", "mean_seconds": 0.1, "sigma": 1.0}}, math.e - 1,
+                 id="lognormal"),
+    pytest.param({"shards": 2, "service_time": {"distribution": "exponential", "mean_seconds": 0.1}},
+                 (1 + 1 / 4) / 1.5**2, id="max-of-two-exponential-shards"),
+])
+def test_the_service_time_scv_follows_the_distribution_and_shards(spec, scv):
+    assert measures.service_scv({"services": {"inference": spec}}, "inference") == pytest.approx(scv, rel=0.03)
+
+
+def phase_event(at: float, index: int, rate: float) -> dict:
+    return {"time": at, "type": "phase", "index": index, "phase": f"p{index}", "arrival_rate_per_second": rate}
+
+
+def test_a_scale_up_is_timed_from_the_load_step_to_the_first_new_replica_ready():
+    scenario = {"stages": [{"name": "p0", "duration_seconds": 30, "arrival_rate_per_second": 10},
+                           {"name": "p1", "duration_seconds": 60, "arrival_rate_per_second": 50}],
+                "services": {"inference": {}}}
+    events = [phase_event(100, 0, 10), phase_event(130, 1, 50),
+              {"time": 152, "type": "hpa_decision", "service": "inference", "current_replicas": 1,
+               "desired_replicas": 3},
+              {"time": 152.2, "type": "scale", "service": "inference", "from_replicas": 1, "to_replicas": 3},
+              {"time": 160.5, "type": "pod_ready", "service": "inference", "pod": "inference-7"},
+              {"time": 161.0, "type": "pod_ready", "service": "inference", "pod": "inference-8"}]
+    run = extract.Run(dir=None, scenario=scenario, events=events,
+                      phases=extract.read_phases(None, scenario, events), requests=[], series={}, environment={})
+    (lag,) = measures.hpa_lags(run)
+    assert lag["load_step_phase"] == "p1" and lag["lag_seconds"] == pytest.approx(30.5)

@@ -1,0 +1,146 @@
+"""Scenario schema and loader.
+
+Aspects: every catalog scenario loads; unknown keys and bad values are refused with the file, the
+dotted field and what is allowed; the call graph must be closed, acyclic and free of self-calls; a
+window that leaves nothing of a stage is refused; so is a client whose max_in_flight cannot carry a
+stage's rate even through an idle chain; the CLI exits 2 on a bad file and 0 on a good one, with
+no traceback.
+"""
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from schema import scenario
+
+CATALOG = sorted(scenario.SCENARIO_DIR.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
+def test_every_catalog_scenario_loads(path):
+    loaded = scenario.load_scenario(path)
+    assert loaded.name == path.stem
+    assert loaded.duration_seconds > 0
+
+
+def write(tmp_path: pathlib.Path, name: str, text: str) -> pathlib.Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """name: {name}
+services:
+  formatter: {{}}
+entry: formatter
+stages:
+  - {{name: steady, duration_seconds: 10, arrival_rate_per_second: 2}}
+"""
+
+
+def test_a_minimal_scenario_takes_the_defaults(tmp_path):
+    loaded = scenario.load_scenario(write(tmp_path, "tiny", MINIMAL.format(name="tiny")))
+    assert loaded.envoy.circuit_breaker.max_requests == 1024
+    assert loaded.client.kind == "open"
+
+
+def test_an_unknown_key_is_refused_naming_file_field_and_allowed_keys(tmp_path):
+    text = MINIMAL.format(name="typo").replace("arrival_rate_per_second: 2", "arrival_rate_per_second: 2, rate: 3")
+    path = write(tmp_path, "typo", text)
+    with pytest.raises(scenario.ScenarioError) as raised:
+        scenario.load_scenario(path)
+    message = str(raised.value)
+    assert str(path) in message
+    assert "stages.0.rate: unknown key" in message
+    assert "arrival_rate_per_second, duration_seconds, name" in message
+
+
+def test_a_bad_value_is_refused_with_the_field_and_the_rule(tmp_path):
+    text = MINIMAL.format(name="bad").replace("formatter: {}", "formatter: {servers: 0}")
+    with pytest.raises(scenario.ScenarioError, match=r"services\.formatter\.servers: Input should be greater than or equal to 1"):
+        scenario.load_scenario(write(tmp_path, "bad", text))
+
+
+def test_a_call_to_a_service_not_in_the_topology_is_refused(tmp_path):
+    text = MINIMAL.format(name="open").replace("formatter: {}", "formatter: {calls: [{service: auth}]}")
+    with pytest.raises(scenario.ScenarioError, match="'auth' is not under services"):
+        scenario.load_scenario(write(tmp_path, "open", text))
+
+
+CHAIN = """name: {name}
+entry: gateway
+services:
+  gateway: {{calls: [{{service: auth}}]}}
+  auth: {{calls: [{{service: {back}}}]}}
+  formatter: {{}}
+stages:
+  - {{name: steady, duration_seconds: 10, arrival_rate_per_second: 5}}
+"""
+
+
+def test_a_call_cycle_is_refused_naming_the_cycle(tmp_path):
+    with pytest.raises(scenario.ScenarioError) as raised:
+        scenario.load_scenario(write(tmp_path, "loop", CHAIN.format(name="loop", back="gateway")))
+    assert str(raised.value).endswith("services: the calls form a cycle gateway → auth → gateway; each request would "
+                                      "go round until it timed out, so remove one of these calls")
+
+
+def test_a_self_call_is_refused(tmp_path):
+    text = MINIMAL.format(name="selfie").replace("formatter: {}", "formatter: {calls: [{service: formatter}]}")
+    with pytest.raises(scenario.ScenarioError, match="services.formatter.calls: formatter calls itself"):
+        scenario.load_scenario(write(tmp_path, "selfie", text))
+
+
+def test_an_acyclic_chain_with_a_shared_callee_is_accepted(tmp_path):
+    text = CHAIN.format(name="diamond", back="formatter").replace(
+        "gateway: {calls: [{service: auth}]}", "gateway: {calls: [{service: auth}, {service: formatter}]}")
+    assert scenario.load_scenario(write(tmp_path, "diamond", text)).entry == "gateway"
+
+
+def test_a_window_that_leaves_nothing_to_measure_is_refused(tmp_path):
+    text = MINIMAL.format(name="short").replace("duration_seconds: 10", "duration_seconds: 6")
+    with pytest.raises(scenario.ScenarioError, match=r"window: warmup_seconds \+ cooldown_seconds \(7 s\) leave "
+                                                     r"nothing of stage 'steady' \(6 s\) to measure"):
+        scenario.load_scenario(write(tmp_path, "short", text))
+
+
+def test_a_client_that_cannot_carry_the_rate_is_refused_with_the_bound(tmp_path):
+    # 400 req/s through 0.5 s of service time: 200 requests in flight on average, 257 with the margin
+    text = MINIMAL.format(name="tight").replace("formatter: {}", "formatter: {service_time: {mean_seconds: 0.5}}")
+    text = text.replace("arrival_rate_per_second: 2", "arrival_rate_per_second: 400") + "client: {max_in_flight: 100}\n"
+    with pytest.raises(scenario.ScenarioError, match="client.max_in_flight: 100 cannot carry stage 'steady' at 400 "
+                                                     "req/s: even with no queueing a request takes at least 500 ms"
+                                                     ".*raise max_in_flight to at least 257"):
+        scenario.load_scenario(write(tmp_path, "tight", text))
+    assert scenario.in_flight_needed(400, 0.5) == 257
+    assert scenario.load_scenario(write(tmp_path, "tight", text.replace("max_in_flight: 100", "max_in_flight: 257")))
+
+
+def test_the_name_must_match_the_file(tmp_path):
+    with pytest.raises(scenario.ScenarioError, match="must equal the file name"):
+        scenario.load_scenario(write(tmp_path, "other", MINIMAL.format(name="tiny")))
+
+
+def test_an_unknown_catalog_name_lists_the_catalog():
+    with pytest.raises(scenario.ScenarioError, match="chaos-spike"):
+        scenario.load_scenario("no-such-scenario")
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "orchestration.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_exits_2_on_a_bad_scenario_without_a_traceback(tmp_path):
+    path = write(tmp_path, "typo", MINIMAL.format(name="typo").replace("seed", "sed").replace("services:", "sed: 1\nservices:"))
+    for command in ("validate", "run"):
+        result = run_cli(command, str(path))
+        assert result.returncode == 2, result.stderr
+        assert "sed: unknown key" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_the_cli_validates_a_good_scenario():
+    result = run_cli("validate", "chaos-spike")
+    assert result.returncode == 0
+    assert "chaos-spike: valid" in result.stdout
