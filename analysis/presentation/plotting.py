@@ -6,16 +6,12 @@ Prometheus outage, or a stretch Prometheus scraped nothing (analysis/verdicts/va
 scrape gaps instead of drawing a zero or a straight line across them. Besides the time series: utilisation against the measured and predicted
 response time on the M/M/c curve, retry amplification by layer, and Envoy breaker overflows.
 
-Extension hook: another module adds a plot with ``register_plot(name, draw)`` (``draw(run, summary,
-path) -> bool``, True when it drew something), or by providing ``analysis/presentation/waterfall.py`` with such a
-``draw`` function — the HPA-lag waterfall is meant to arrive that way (``hpa_lag.png``).
+The HPA-lag waterfall (``hpa_lag.png``) comes from ``waterfall.py``, drawn when the run scaled up.
 """
 from __future__ import annotations
 
-import importlib
 import math
 import pathlib
-from collections.abc import Callable
 
 import matplotlib
 
@@ -23,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 from analysis.formulas import queueing  # noqa: E402
+from analysis.presentation import waterfall  # noqa: E402
 from analysis.tables import extract
 from analysis.verdicts import checks, validity
 
@@ -305,28 +302,6 @@ def overflow_plot(run, summary: dict, path: pathlib.Path) -> None:
     save(fig, path)
 
 
-PlotHook = Callable[..., bool]
-EXTRA_PLOTS: dict[str, PlotHook] = {}
-OPTIONAL_PLOT_MODULES = {"hpa_lag": "analysis.presentation.waterfall"}
-"""Plot name → module that may provide ``draw(run, summary, path) -> bool`` (absent: no plot)."""
-
-
-def register_plot(name: str, draw: PlotHook) -> None:
-    """Add a plot to every report: ``draw(run, summary, path)`` returns True when it drew one."""
-    EXTRA_PLOTS[name] = draw
-
-
-def extra_plots() -> dict[str, PlotHook]:
-    hooks = dict(EXTRA_PLOTS)
-    for name, module_name in OPTIONAL_PLOT_MODULES.items():
-        try:
-            hooks.setdefault(name, importlib.import_module(module_name).draw)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-    return hooks
-
-
 def draw_all(run, summary: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / f"{name}.png" for name in (
@@ -341,8 +316,6 @@ def draw_all(run, summary: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     retry_plot(run, summary, paths["retries"])
     overflow_plot(run, summary, paths["overflow"])
     drawn = list(paths.values())
-    for name, draw in extra_plots().items():
-        path = out_dir / f"{name}.png"
-        if draw(run, summary, path):
-            drawn.append(path)
+    if waterfall.draw(summary, out_dir / "hpa_lag.png"):
+        drawn.append(out_dir / "hpa_lag.png")
     return drawn

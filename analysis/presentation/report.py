@@ -25,7 +25,7 @@ import os
 import pathlib
 import sys
 
-from analysis.tables import cost, extract, measures
+from analysis.tables import cost, extract, lagtimeline, measures
 from analysis.verdicts import checks, compare, teaching, validity
 
 
@@ -41,8 +41,8 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
                        "arrival_rate_per_second": phase.arrival_rate_per_second,
                        "client": client, "server": servers, "envoy": envoys})
         rows += checks.phase_checks(run.scenario, phase.name, client, servers, envoys)
-    lags = measures.hpa_lags(run)
-    rows += checks.seed_hpa_lag(run.scenario, lags)
+    timeline = lagtimeline.from_run(run)
+    rows += checks.seed_hpa_lag(run.scenario, timeline)
     finished = [e for e in run.events if e["type"] == "run_finished"]
     verdict = validity.assess(run)
     for phase in phases:
@@ -55,7 +55,7 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
                 "environment": run.environment, "slo": run.scenario.get("slo"), "validity": verdict},
         "phases": phases,
         "predictions": [withhold(row, verdict).as_dict() for row in rows],
-        "hpa_lag": lags,
+        "hpa_lag_timeline": timeline,
         "cost": cost.run_cost(run, prices or cost.Prices()),
     }
     summary = jsonable(summary)
@@ -99,8 +99,6 @@ def build(run_dir: pathlib.Path, *, prices: cost.Prices | None = None,
     predictions_dir = pathlib.Path(predictions_dir) if predictions_dir else run.dir.parent / "predictions"
     document = teaching.load(teaching.prediction_path(predictions_dir, run.scenario["name"]))
     summary = summarize(run, prices=prices, predictions=document)
-    from analysis.tables import lagtimeline  # noqa: PLC0415 (HPA-lag timeline vs the lag model; waterfall via plotting)
-    summary["hpa_lag_timeline"] = lagtimeline.from_run(run)
     out = run.dir
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     tables = write_tables(run, out / "tables")
@@ -319,16 +317,6 @@ def teaching_sentence(summary: dict) -> str:
     return "These predictions were locked before the run started."
 
 
-LAG_HEADER = ["service", "load step (phase)", "decided +s", "first new replica ready +s", "lag s"]
-
-
-def lag_rows(summary: dict) -> list[list[str]]:
-    origin = summary["run"]["started"]
-    rel = lambda t: fmt(t - origin, 1) if t is not None else "–"  # noqa: E731
-    return [[lag["service"], lag["load_step_phase"] or "–", rel(lag["decided_at"]), rel(lag["first_ready_at"]),
-             fmt(lag["lag_seconds"], 1)] for lag in summary["hpa_lag"]]
-
-
 def intro(summary: dict) -> list[str]:
     run = summary["run"]
     env = run["environment"]
@@ -359,11 +347,6 @@ def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]
                       "share counts failed requests as violations.", SLO_HEADER, slo_rows(summary)))
     parts.append(("Seed toy models", "The seed lab's constants as separate rows: where they part from the "
                   "measurement, the textbook rows above say why.", PREDICTION_HEADER, prediction_rows(summary, "seed")))
-    if summary["hpa_lag"] and not (summary.get("hpa_lag_timeline") or {}).get("scale_ups"):
-        parts.append(("Autoscaling lag", "From the load step to the first new replica ready (the waterfall "
-                      "of its terms is drawn by the HPA-lag plot when one is registered).", LAG_HEADER,
-                      lag_rows(summary)))
-    from analysis.tables import lagtimeline  # noqa: PLC0415
     parts += lagtimeline.report_sections(summary)
     parts.append(("Cost", cost_sentence(summary), COST_HEADER, cost_rows(summary)))
     parts.append(("Flow conservation", "Whole-run counts along each hop: what the callers sent to a service's proxy, "

@@ -15,8 +15,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-MARKERS = {"model (this run's settings)": ("tab:green", "--"), "model (cluster defaults)": ("tab:purple", ":"),
-           "seed_seconds": ("tab:red", "-.")}
+from analysis.formulas import seedmodels  # noqa: E402
+
+MARKERS = {"model (this run's settings)": ("tab:green", "--"), "model (cluster defaults)": ("tab:purple", ":")}
 
 
 def waterfall_plot(scale_up: Mapping[str, Any], path: pathlib.Path) -> pathlib.Path:
@@ -32,8 +33,9 @@ def waterfall_plot(scale_up: Mapping[str, Any], path: pathlib.Path) -> pathlib.P
     for name, (color, style) in MARKERS.items():
         value = total.get(name)
         if value is not None:
-            label = "seed constant" if name == "seed_seconds" else name
-            ax.axvline(value, color=color, linestyle=style, label=f"{label}: {value:.1f} s to Ready")
+            ax.axvline(value, color=color, linestyle=style, label=f"{name}: {value:.1f} s to Ready")
+    seed = seedmodels.SEED_HPA_LAG_SECONDS
+    ax.axvline(seed, color="tab:red", linestyle="-.", label=f"seed constant: {seed:.0f} s")
     ax.set_xlabel("seconds since the load step")
     ax.set_title(f"HPA lag: {scale_up['service']} {scale_up['from_replicas']} → {scale_up['to_replicas']} replicas")
     ax.legend(fontsize=8, loc="upper right")
@@ -45,11 +47,9 @@ def waterfall_plot(scale_up: Mapping[str, Any], path: pathlib.Path) -> pathlib.P
     return path
 
 
-def draw(run, summary: dict, path: pathlib.Path) -> bool:
-    """The report's plot hook (``plotting.register_plot``): the run's first measured scale-up."""
-    from analysis.tables import lagtimeline  # noqa: PLC0415
-    timeline = summary.get("hpa_lag_timeline") or lagtimeline.from_run(run)
-    drawable = [up for up in timeline["scale_ups"] if up["intervals"]]
+def draw(summary: dict, path: pathlib.Path) -> bool:
+    """The run's first measured scale-up from the summary's timeline; False when it has none."""
+    drawable = [up for up in summary["hpa_lag_timeline"]["scale_ups"] if up["intervals"]]
     if not drawable:
         return False
     waterfall_plot(drawable[0], path)

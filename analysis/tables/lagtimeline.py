@@ -19,7 +19,8 @@ stage                       event
 ==========================  ==================================================================
 
 :func:`comparison_rows` lines the measured stage durations up against ``lagmodel.hpa_lag_budget``
-with this run's settings, with the cluster defaults, and the seed's 30 s constant. Pure: events,
+with this run's settings and with the cluster defaults; the seed lab's 30 s constant is judged
+once, from this timeline, among the seed rows (analysis/verdicts/checks.py). Pure: events,
 request (finish time, latency) pairs and the resolved scenario dict in; plain data out.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from analysis.formulas import lagmodel, seedmodels
+from analysis.formulas import lagmodel
 
 DEFAULT_SLO_P99_SECONDS = 1.0
 """End-to-end p99 threshold when the scenario has no ``slo`` block (with one, its
@@ -64,6 +65,13 @@ class ScaleUp:
     pods: Mapping[str, Mapping[str, float | None]]
     """Every pod this decision created → its pod-stage times."""
     slo_p99_seconds: float
+    load_step_phase: str | None = None
+    """The phase whose start is the load step."""
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """The HPA lag: from the load step to the first new replica Ready."""
+        return self.measured("load_step", "pod_ready")
 
     def intervals(self) -> list[tuple[str, float, float]]:
         """(from → to label, start, end) between consecutive measured stages, seconds since the step."""
@@ -113,7 +121,7 @@ def scale_ups(events: Sequence[Mapping[str, Any]], *, p99: Sequence[tuple[float,
         service, at = decision["service"], decision["time"]
         later = [d["time"] for d in decisions[index + 1:] if d["service"] == service]
         until = later[0] if later else math.inf
-        step = max((t for t in steps if t <= at), default=None)
+        step, step_phase = max(((t, name) for t, name in steps if t <= at), default=(None, None))
         crossed = next((e["time"] for e in events if e["type"] == "metric_crossed_target"
                         and e["service"] == service and (step is None or e["time"] >= step) and e["time"] <= at), None)
         created = [e["pod"] for e in events if e["type"] == "pod_created" and e["service"] == service
@@ -127,19 +135,19 @@ def scale_ups(events: Sequence[Mapping[str, Any]], *, p99: Sequence[tuple[float,
         times["p99_recovered"] = None if ready is None else next(
             (end for end, value in p99 if end >= ready and value <= slo_p99_seconds), None)
         result.append(ScaleUp(service, decision["current_replicas"], decision["desired_replicas"], times, pods,
-                              slo_p99_seconds))
+                              slo_p99_seconds, step_phase))
     return result
 
 
-def _load_steps(events: Sequence[Mapping[str, Any]]) -> list[float]:
-    """Times of phases whose arrival rate is above the previous phase's."""
+def _load_steps(events: Sequence[Mapping[str, Any]]) -> list[tuple[float, str | None]]:
+    """(time, phase) of phases whose arrival rate is above the previous phase's."""
     steps, previous = [], None
     for event in events:
         if event["type"] != "phase":
             continue
         rate = event.get("arrival_rate_per_second")
         if previous is not None and rate is not None and rate > previous:
-            steps.append(event["time"])
+            steps.append((event["time"], event.get("phase")))
         previous = rate if rate is not None else previous
     return steps
 
@@ -189,7 +197,7 @@ MEASURED_TERMS = (
 
 
 def comparison_rows(scale_up: ScaleUp, scenario: Mapping[str, Any], *, crossing: float = 0.0) -> list[dict[str, Any]]:
-    """One row per lag-model term plus the total: measured, the two model budgets, the seed constant.
+    """One row per lag-model term plus the total: measured, and the two model budgets.
 
     The model's stabilization and rate-limit terms have no separate measurement: they are inside
     "sync pickup" (crossing → the decision that rescales).
@@ -201,11 +209,9 @@ def comparison_rows(scale_up: ScaleUp, scenario: Mapping[str, Any], *, crossing:
     for term in lagmodel.LagBudget.__dataclass_fields__:
         row = {"term": term, "measured_seconds": measured.get(term)}
         row.update({name: budget.terms()[term] for name, budget in budgets.items()})
-        row["seed_seconds"] = None
         rows.append(row)
-    total = {"term": "total (step → ready)", "measured_seconds": scale_up.measured("load_step", "pod_ready")}
+    total = {"term": "total (step → ready)", "measured_seconds": scale_up.lag_seconds}
     total.update({name: budget.total_seconds for name, budget in budgets.items()})
-    total["seed_seconds"] = seedmodels.SEED_HPA_LAG_SECONDS
     rows.append(total)
     return rows
 
@@ -231,7 +237,7 @@ def timeline(events: Sequence[Mapping[str, Any]], requests: Iterable[tuple[float
             crossing = crossing_fraction(before=level(up.service, step - window, step),
                                          after=level(up.service, step, min(decided, step + window)), target=target)
         rows.append({"service": up.service, "from_replicas": up.from_replicas, "to_replicas": up.to_replicas,
-                     "times": dict(up.times), "pods": {k: dict(v) for k, v in up.pods.items()},
+                     "load_step_phase": up.load_step_phase, "lag_seconds": up.lag_seconds, "times": dict(up.times), "pods": {k: dict(v) for k, v in up.pods.items()},
                      "crossing_fraction": crossing, "intervals": up.intervals(),
                      "comparison": comparison_rows(up, scenario, crossing=crossing)})
     return {"slo_p99_seconds": slo, "slo_quantile": quantile, "scale_ups": rows}
@@ -262,7 +268,7 @@ def from_run(run) -> dict[str, Any]:
     return timeline(run.events, requests, run.scenario, level=level)
 
 
-REPORT_HEADER = ["term", "measured s", "model (this run's settings) s", "model (cluster defaults) s", "seed s"]
+REPORT_HEADER = ["term", "measured s", "model (this run's settings) s", "model (cluster defaults) s"]
 
 
 def report_sections(summary: Mapping[str, Any]) -> list[tuple[str, str, list[str], list[list[str]]]]:
@@ -276,16 +282,17 @@ def report_sections(summary: Mapping[str, Any]) -> list[tuple[str, str, list[str
         if not up["intervals"]:
             continue
         rows = [[row["term"], text(row["measured_seconds"]), text(row["model (this run's settings)"]),
-                 text(row["model (cluster defaults)"]), text(row["seed_seconds"])] for row in up["comparison"]]
+                 text(row["model (cluster defaults)"])] for row in up["comparison"]]
         times = up["times"]
         for label, start, end in (("ready → first request served", "pod_ready", "pod_first_request"),
                                   ("ready → p99 under the SLO", "pod_ready", "p99_recovered")):
             measured = None if times[start] is None or times[end] is None else times[end] - times[start]
-            rows.append([label, text(measured), "–", "–", "–"])
+            rows.append([label, text(measured), "–", "–"])
         quantile = 100 * document.get("slo_quantile", 0.99)
         sentence = (f"Measured stage by stage (events.jsonl) against the lag model (analysis/formulas/lagmodel.py) with this "
-                    f"run's settings (crossing fraction φ = {up['crossing_fraction']:.2f}) and with cluster defaults, "
-                    f"and the seed's constant. Stabilization and rate limits are inside the measured sync pickup. "
+                    f"run's settings (crossing fraction φ = {up['crossing_fraction']:.2f}) and with cluster defaults "
+                    f"(the seed's 30 s constant is judged among the seed rows). Stabilization and rate limits are "
+                    f"inside the measured sync pickup. "
                     f"SLO: end-to-end p{quantile:g} ≤ {document['slo_p99_seconds']:g} s, failures counted as "
                     f"violations.")
         sections.append((f"HPA lag: {up['service']} {up['from_replicas']} → {up['to_replicas']}", sentence,

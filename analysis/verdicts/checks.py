@@ -386,19 +386,18 @@ def seed_shed(scenario: dict, phase: str, servers: dict, envoys: dict) -> list[c
     return rows
 
 
-def seed_hpa_lag(scenario: dict, lags: list[dict]) -> list[compare.Comparison]:
-    """Each measured scale-up lag against the seed's constant 30 s."""
+def seed_hpa_lag(scenario: dict, timeline: dict) -> list[compare.Comparison]:
+    """Each measured scale-up lag (analysis/tables/lagtimeline.py) against the seed's constant 30 s."""
     rows = []
-    for lag in lags:
-        formula = "T_lag = 30 s"
-        if math.isnan(lag["lag_seconds"]):
-            rows.append(compare.inconclusive(check="seed_hpa_lag", subject=lag["service"], phase=lag["load_step_phase"]
-                                             or "–", formula=formula, model=compare.SEED,
+    for up in timeline.get("scale_ups", []):
+        formula, phase = "T_lag = 30 s", up.get("load_step_phase") or "–"
+        if up.get("lag_seconds") is None:
+            rows.append(compare.inconclusive(check="seed_hpa_lag", subject=up["service"], phase=phase,
+                                             formula=formula, model=compare.SEED,
                                              note="no load step before the decision or no replica became ready"))
             continue
-        rows.append(compare.compare(check="seed_hpa_lag", subject=lag["service"], phase=lag["load_step_phase"],
-                                    formula=formula, measured=lag["lag_seconds"],
-                                    predicted=seedmodels.seed_hpa_lag_seconds(),
+        rows.append(compare.compare(check="seed_hpa_lag", subject=up["service"], phase=phase, formula=formula,
+                                    measured=up["lag_seconds"], predicted=seedmodels.seed_hpa_lag_seconds(),
                                     tolerance=tolerance(scenario, "seed_models"), model=compare.SEED,
                                     note="from the load step to the first new replica ready"))
     return rows

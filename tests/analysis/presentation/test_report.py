@@ -3,8 +3,8 @@
 Aspects: summary.json is strict JSON (no NaN) with every prediction row carrying check, subject,
 phase, formula, measured, predicted, error, tolerance and verdict; textbook and seed rows are
 apart; tidy tables are written; every plot (old and new) is a PNG embedded in report.html;
-``tailstorm report`` rebuilds from the artefacts and names a missing file in one sentence; a plot
-registered through the hook joins the report.
+``tailstorm report`` rebuilds from the artefacts and names a missing file in one sentence; the
+HPA-lag waterfall joins the report only for a run that scaled up.
 """
 import json
 import math
@@ -29,19 +29,10 @@ def strict_json(text: str):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The recorded smoke run with a report built once for this module, an extra plot registered."""
+    """The recorded smoke run with a report built once for this module."""
     run = tmp_path_factory.mktemp("runs") / "20261123T161623Z-smoke"
     shutil.copytree(SMOKE_RUN, run)
-
-    def draw(run_data, summary, path):
-        path.write_bytes((run / "plots" / "latency.png").read_bytes())
-        return True
-    plotting.EXTRA_PLOTS["extra"] = draw
-    try:
-        paths = report.build(run)
-    finally:
-        del plotting.EXTRA_PLOTS["extra"]
-    return run, paths
+    return run, report.build(run)
 
 
 def test_the_summary_is_strict_json_with_complete_prediction_rows(built):
@@ -71,9 +62,16 @@ def test_the_report_writes_tidy_tables_and_every_plot(built):
         assert title in markdown
 
 
-def test_a_registered_plot_joins_the_report(built):
+def test_the_waterfall_joins_only_a_report_whose_run_scaled_up(built, tmp_path):
     run, paths = built
-    assert "plot_extra" in paths and "id='plot-extra'" in (run / "report.html").read_text()
+    assert "plot_hpa_lag" not in paths and not (run / "plots" / "hpa_lag.png").exists()  # smoke never scales
+    summary = {"hpa_lag_timeline": {"scale_ups": [{
+        "service": "inference", "from_replicas": 1, "to_replicas": 3,
+        "intervals": [("load_step → hpa_decision", 0.0, 19.5), ("hpa_decision → pod_ready", 19.5, 32.1)],
+        "comparison": [{"term": "total (step → ready)", "model (this run's settings)": 24.1,
+                        "model (cluster defaults)": 33.5}]}]}}
+    assert plotting.waterfall.draw(summary, tmp_path / "hpa_lag.png")
+    assert (tmp_path / "hpa_lag.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_tailstorm_report_rebuilds_and_names_a_missing_file(smoke_run, tmp_path, capsys):

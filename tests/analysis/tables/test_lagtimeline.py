@@ -95,7 +95,15 @@ def test_the_slo_is_the_scenarios_end_to_end_threshold_when_it_declares_one():
     assert default["scale_ups"][0]["times"]["p99_recovered"] == pytest.approx(163.0)
 
 
-def test_comparison_rows_put_measured_terms_next_to_both_budgets_and_the_seed_constant():
+def test_the_lag_runs_from_the_load_step_to_the_first_new_replica_ready():
+    first, second = lagtimeline.scale_ups(EVENTS)
+    assert first.load_step_phase == "spike" and first.lag_seconds == pytest.approx(162.7 - 140.0)
+    assert second.lag_seconds is None  # its pod never became ready
+    entry = lagtimeline.timeline(EVENTS, [], SCENARIO)["scale_ups"][0]
+    assert (entry["load_step_phase"], entry["lag_seconds"]) == ("spike", pytest.approx(22.7))
+
+
+def test_comparison_rows_put_measured_terms_next_to_both_budgets():
     first = lagtimeline.scale_ups(EVENTS)[0]
     rows = {row["term"]: row for row in lagtimeline.comparison_rows(first, SCENARIO)}
     assert rows["metric_pipeline_seconds"]["measured_seconds"] == pytest.approx(3.0)
@@ -103,7 +111,7 @@ def test_comparison_rows_put_measured_terms_next_to_both_budgets_and_the_seed_co
     assert rows["readiness_seconds"]["measured_seconds"] == pytest.approx(10.0)
     total = rows["total (step → ready)"]
     assert total["measured_seconds"] == pytest.approx(22.7)
-    assert total["seed_seconds"] == seedmodels.SEED_HPA_LAG_SECONDS
+    assert set(total) == {"term", "measured_seconds", "model (this run's settings)", "model (cluster defaults)"}
     assert total["model (cluster defaults)"] == pytest.approx(lagmodel.hpa_lag_budget().total_seconds)
     assert rows["sync_pickup_seconds"]["model (this run's settings)"] == pytest.approx(7.5)
 

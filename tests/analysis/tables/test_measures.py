@@ -92,19 +92,3 @@ def test_the_service_time_scv_follows_the_distribution_and_shards(spec, scv):
 
 def phase_event(at: float, index: int, rate: float) -> dict:
     return {"time": at, "type": "phase", "index": index, "phase": f"p{index}", "arrival_rate_per_second": rate}
-
-
-def test_a_scale_up_is_timed_from_the_load_step_to_the_first_new_replica_ready():
-    scenario = {"stages": [{"name": "p0", "duration_seconds": 30, "arrival_rate_per_second": 10},
-                           {"name": "p1", "duration_seconds": 60, "arrival_rate_per_second": 50}],
-                "services": {"inference": {}}}
-    events = [phase_event(100, 0, 10), phase_event(130, 1, 50),
-              {"time": 152, "type": "hpa_decision", "service": "inference", "current_replicas": 1,
-               "desired_replicas": 3},
-              {"time": 152.2, "type": "scale", "service": "inference", "from_replicas": 1, "to_replicas": 3},
-              {"time": 160.5, "type": "pod_ready", "service": "inference", "pod": "inference-7"},
-              {"time": 161.0, "type": "pod_ready", "service": "inference", "pod": "inference-8"}]
-    run = extract.Run(dir=None, scenario=scenario, events=events,
-                      phases=extract.read_phases(None, scenario, events), requests=[], series={}, environment={})
-    (lag,) = measures.hpa_lags(run)
-    assert lag["load_step_phase"] == "p1" and lag["lag_seconds"] == pytest.approx(30.5)

@@ -148,5 +148,9 @@ def test_seed_rows_are_marked_and_stand_next_to_the_serial_model():
 
 
 def test_the_seed_hpa_lag_row_compares_each_scale_up_with_30_seconds():
-    (row,) = checks.seed_hpa_lag(SCENARIO, [{"service": "inference", "lag_seconds": 41.0, "load_step_phase": "spike"}])
-    assert row.model == compare.SEED and row.predicted == 30.0 and row.verdict == compare.FAIL
+    timeline = {"scale_ups": [{"service": "inference", "lag_seconds": 41.0, "load_step_phase": "spike"},
+                              {"service": "inference", "lag_seconds": None, "load_step_phase": None}]}
+    measured, unknown = checks.seed_hpa_lag(SCENARIO, timeline)
+    assert measured.model == compare.SEED and measured.predicted == 30.0 and measured.verdict == compare.FAIL
+    assert (measured.phase, measured.measured) == ("spike", 41.0)
+    assert unknown.verdict == compare.INCONCLUSIVE and "no replica became ready" in unknown.note
