@@ -32,26 +32,25 @@ import threading
 import time
 from typing import Any
 
-import httpx
 
 from controllers.hpa import codec, horizontal, quantity
+from deploy.prometheus import client as prometheus_client
 from schema import events as events_module
 
 logger = logging.getLogger(__name__)
 
-APP_SELECTOR = 'job="tailstorm-app"'
 CONTAINER = "app"
 SYNCS_PATH = pathlib.Path("autoscaler") / "syncs.jsonl"
 
 
 def cpu_usage_query(service: str, window_seconds: float) -> str:
     """Per replica cpu cores used over the window: metrics-server's ΔcpuSeconds / Δt."""
-    return f'rate(process_cpu_seconds_total{{{APP_SELECTOR},service="{service}"}}[{window_seconds:g}s])'
+    return f'rate(process_cpu_seconds_total{{{prometheus_client.app_selector(service=service)}}}[{window_seconds:g}s])'
 
 
 def cpu_timestamp_query(service: str) -> str:
     """Per replica time of the newest cpu sample (metrics-server's ``timestamp``)."""
-    return f'timestamp(process_cpu_seconds_total{{{APP_SELECTOR},service="{service}"}})'
+    return f'timestamp(process_cpu_seconds_total{{{prometheus_client.app_selector(service=service)}}})'
 
 
 def pods_metric_expression(name: str, *, selector: str, window_seconds: float) -> str:
@@ -67,33 +66,14 @@ def pods_metric_query(spec, service: str, name: str) -> str:
     return spec.queries.get(name) or pods_metric_expression(name, selector=f'service="{service}"', window_seconds=window)
 
 
-class Prometheus:
-    """The two Prometheus HTTP API calls the autoscaler needs."""
-
-    def __init__(self, url: str, *, timeout_seconds: float = 5.0) -> None:
-        self.url = url
-        self._client = httpx.Client(timeout=timeout_seconds)
-
-    def vector(self, query: str, *, at: float) -> dict[str, float]:
-        """Instant query at ``at``: replica → value (series without a ``replica`` label dropped)."""
-        response = self._client.get(f"{self.url}/api/v1/query", params={"query": query, "time": at})
-        response.raise_for_status()
-        return {item["metric"]["replica"]: float(item["value"][1])
-                for item in response.json()["data"]["result"] if "replica" in item["metric"]}
-
-    def first_above(self, query: str, *, threshold: float, start: float, end: float) -> float | None:
-        """The first 1 s point in [start, end] where the single-series ``query`` exceeds threshold."""
-        response = self._client.get(f"{self.url}/api/v1/query_range",
-                                    params={"query": query, "start": start, "end": end, "step": 1})
-        response.raise_for_status()
-        for series in response.json()["data"]["result"]:
-            for moment, value in series["values"]:
-                if float(value) > threshold:
-                    return float(moment)
-        return None
-
-    def close(self) -> None:
-        self._client.close()
+def first_above(prometheus: prometheus_client.Prometheus, query: str, *, threshold: float, start: float,
+                end: float) -> float | None:
+    """The first 1 s point in [start, end] where the single-series ``query`` exceeds ``threshold``."""
+    for series in prometheus.range(query, start=start, end=end, step=1):
+        for moment, value in series["values"]:
+            if float(value) > threshold:
+                return float(moment)
+    return None
 
 
 def controller_document(spec) -> dict:
@@ -121,7 +101,7 @@ def pod_document(status: dict, *, cpu_request: str, cpu: tuple[float, float] | N
     return pod
 
 
-def observe(*, service: str, spec, pods: list[dict], current_replicas: int, prometheus: Prometheus, now: float,
+def observe(*, service: str, spec, pods: list[dict], current_replicas: int, prometheus: prometheus_client.Prometheus, now: float,
             history: dict | None) -> dict:
     """The decision input of one sync: spec, pods with cpu samples, Pods metric values, memory."""
     window = spec.controller.metric_window_seconds
@@ -129,8 +109,8 @@ def observe(*, service: str, spec, pods: list[dict], current_replicas: int, prom
     wants_cpu = any(m.get("type") == "Resource" and m.get("resource", {}).get("name") == "cpu" for m in spec.metrics)
     cpu: dict[str, tuple[float, float]] = {}
     if wants_cpu:
-        usage = prometheus.vector(cpu_usage_query(service, window), at=now)
-        stamps = prometheus.vector(cpu_timestamp_query(service), at=now)
+        usage = prometheus.by_label(cpu_usage_query(service, window), "replica", at=now)
+        stamps = prometheus.by_label(cpu_timestamp_query(service), "replica", at=now)
         cpu = {name: (usage[name], stamps[name]) for name in usage if name in stamps}
     document: dict[str, Any] = {
         "now": now, "spec": spec.hpa_spec(), "currentReplicas": current_replicas,
@@ -142,7 +122,7 @@ def observe(*, service: str, spec, pods: list[dict], current_replicas: int, prom
         if metric.get("type") != "Pods":
             continue
         name = metric["pods"]["metric"]["name"]
-        values = prometheus.vector(pods_metric_query(spec, service, name), at=now)
+        values = prometheus.by_label(pods_metric_query(spec, service, name), "replica", at=now)
         # the adapter answers for the pods the selector matches now; a drained replica's series
         # may linger in Prometheus for the window, but it is no longer a pod of the target
         pods_metrics[name] = {"timestamp": now, "windowSeconds": window,
@@ -187,7 +167,7 @@ class Autoscaler:
         self.backend = backend
         self.events = events
         self.syncs_path = pathlib.Path(run_dir) / SYNCS_PATH
-        self.prometheus = Prometheus(backend.prometheus_url)
+        self.prometheus = prometheus_client.Prometheus(backend.prometheus_url)
         self.history: dict[str, dict | None] = {service: None for service in scenario.autoscaling}
         self.above: dict[tuple[str, str], bool] = {}
         self.last_sync: dict[str, float] = {}
@@ -221,10 +201,15 @@ class Autoscaler:
                 due[service] = time.monotonic() + period
             try:
                 self.sync_once(service)
+            except prometheus_client.PrometheusError as exc:
+                # as the HPA controller does when the metrics API fails (a FailedGetPodsMetric
+                # Event, no rescale): record it and try again next period
+                logger.warning("autoscaler sync of %s could not read its metrics: %s", service, exc)
+                self.events.emit(events_module.HPA_SYNC_FAILED, service=service, reason=str(exc))
             except Exception:
                 # As kube-controller-manager does with a failed sync (it records the error and
-                # requeues the HPA), log and try again next period: one bad Prometheus answer or a
-                # failed scale must not end autoscaling for the rest of the run.
+                # requeues the HPA), log and try again next period: a failed scale must not end
+                # autoscaling for the rest of the run.
                 logger.exception("autoscaler sync of %s failed; retrying next period", service)
 
     def sync_once(self, service: str, *, now: float | None = None) -> dict:
@@ -262,9 +247,9 @@ class Autoscaler:
             if above and not self.above.get(key, False):
                 since = self.last_sync.get(service, now - period)
                 try:
-                    crossed = self.prometheus.first_above(level["aggregate"], threshold=level["target"],
+                    crossed = first_above(self.prometheus, level["aggregate"], threshold=level["target"],
                                                           start=since, end=now)
-                except (httpx.HTTPError, KeyError, ValueError):
+                except prometheus_client.PrometheusError:
                     crossed = None  # fall back to the sync that saw it
                 self.events.emit(events_module.METRIC_CROSSED_TARGET, time_seconds=crossed or now, service=service,
                                  metric=level["metric"], value=level["value"], target=level["target"],

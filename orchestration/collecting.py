@@ -14,9 +14,8 @@ import math
 import pathlib
 import time
 
-import httpx
+from deploy.prometheus import client as prometheus_client
 
-APP = 'job="tailstorm-app"'
 QUERIES = {
     "request_count": "sum by (service, replica, code) (tailstorm_request_duration_seconds_count)",
     "request_sum": "sum by (service, replica, code) (tailstorm_request_duration_seconds_sum)",
@@ -30,7 +29,7 @@ QUERIES = {
     "servers": "sum by (service, replica) (tailstorm_servers)",
     "ready": "sum by (service, replica) (tailstorm_ready)",
     "shed": "sum by (service, replica, reason) (tailstorm_shed_total)",
-    "cpu_seconds": f"sum by (service, replica) (process_cpu_seconds_total{{{APP}}})",
+    "cpu_seconds": f"sum by (service, replica) (process_cpu_seconds_total{{{prometheus_client.app_selector()}}})",
     "up": "max by (job, instance, service, replica, proxy) (up)",
     "envoy_pending_overflow": "sum by (envoy_cluster_name) (envoy_cluster_upstream_rq_pending_overflow)",
     "envoy_active_overflow": "sum by (envoy_cluster_name) (envoy_cluster_upstream_rq_active_overflow)",
@@ -55,28 +54,16 @@ def dump_ranges(prometheus_url: str, out_dir: pathlib.Path, *, start: float, end
     out_dir.mkdir(parents=True, exist_ok=True)
     step = max(1, math.ceil((end - start) / MAX_POINTS))
     failed = []
-    with httpx.Client(timeout=30) as client:
+    with prometheus_client.Prometheus(prometheus_url, timeout_seconds=30) as prometheus:
         for name, query in QUERIES.items():
             try:
-                response = client.get(f"{prometheus_url}/api/v1/query_range",
-                                      params={"query": query, "start": start, "end": end, "step": step})
-                response.raise_for_status()
-                result = response.json()["data"]["result"]
-            except (httpx.HTTPError, KeyError, ValueError):
+                result = prometheus.range(query, start=start, end=end, step=step)
+            except prometheus_client.PrometheusError:
                 failed.append(name)
                 continue
             document = {"query": query, "start": start, "end": end, "step": step, "result": result}
             (out_dir / f"{name}.json").write_text(json.dumps(document), encoding="utf-8")
     return failed
-
-
-def instant(prometheus_url: str, query: str, *, client: httpx.Client) -> dict[str, float]:
-    """An instant query as {first label value: value}; {} when Prometheus cannot answer."""
-    try:
-        result = client.get(f"{prometheus_url}/api/v1/query", params={"query": query}).json()["data"]["result"]
-    except (httpx.HTTPError, KeyError, ValueError):
-        return {}
-    return {next(iter(item["metric"].values()), ""): float(item["value"][1]) for item in result}
 
 
 def wait_for_final_scrape(prometheus_url: str, *, after: float, timeout_seconds: float = 10.0) -> bool:
@@ -86,11 +73,13 @@ def wait_for_final_scrape(prometheus_url: str, *, after: float, timeout_seconds:
     the dump then holds what was scraped before, and the analysis' flow check says how much is missing.
     """
     deadline = time.monotonic() + timeout_seconds
-    with httpx.Client(timeout=2) as client:
+    with prometheus_client.Prometheus(prometheus_url, timeout_seconds=2) as prometheus:
         while time.monotonic() < deadline:
-            # timestamp() of a plain selector is the sample's own time (of anything else, the query's)
-            oldest = instant(prometheus_url, "min(timestamp(up))", client=client)
-            if oldest and min(oldest.values()) >= after:
+            try:
+                oldest = prometheus.last_scrape("")
+            except prometheus_client.PrometheusError:
+                oldest = None
+            if oldest is not None and oldest >= after:
                 return True
             time.sleep(0.2)
     return False
@@ -122,17 +111,11 @@ def dump_from_tsdb(run_dir: pathlib.Path, *, prometheus_bin: str, start: float, 
               f"--query.lookback-delta={prometheus_render.LOOKBACK_SECONDS}s", "--log.level=warn"])
     url = f"http://127.0.0.1:{port}"
     try:
-        processes.wait_until(lambda: _ready(url), timeout_seconds=60, what="the recovery Prometheus to open the TSDB",
-                             failed=lambda: None if process.is_running() else process.log_tail())
+        with prometheus_client.Prometheus(url, timeout_seconds=2) as prometheus:
+            processes.wait_until(prometheus.is_ready, timeout_seconds=60, what="the recovery Prometheus to open the TSDB",
+                                 failed=lambda: None if process.is_running() else process.log_tail())
         return dump_ranges(url, run_dir / "prometheus", start=start, end=end)
     finally:
         process.stop(grace_seconds=10)
         if ports is None:
             allocator.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

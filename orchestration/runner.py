@@ -31,13 +31,13 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
-import httpx
 import yaml
 
 from controllers import autoscaling
 from schema import events as events_module
 from deploy.local import backend as local_backend
 from deploy.local import cleanup, processes
+from deploy.prometheus import client as prometheus_client
 from orchestration import collecting
 from schema import scenario as scenario_module
 
@@ -256,7 +256,7 @@ def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.E
     phases = PhaseFollower(locust_dir / "phases.jsonl", events)
     began = time.monotonic()
     try:
-        with httpx.Client(timeout=2) as client:
+        with prometheus_client.Prometheus(backend.prometheus_url, timeout_seconds=2) as prometheus:
             while locust.is_running():
                 if time.monotonic() - began > safety_seconds + 30:
                     raise RunError(f"Locust ran past its {safety_seconds:.0f} s bound; stopped it")
@@ -265,11 +265,14 @@ def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.E
                 except subprocess.TimeoutExpired:
                     pass
                 phases.follow()
-                in_flight = collecting.instant(backend.prometheus_url,
-                                               "sum by (service) (tailstorm_requests_in_flight)", client=client)
+                try:
+                    in_flight = prometheus.by_label("sum by (service) (tailstorm_requests_in_flight)", "service")
+                except prometheus_client.PrometheusError:
+                    in_flight = {}  # Prometheus is restarting: the line shows "?" and the run goes on
                 progress.report(elapsed=time.monotonic() - began, total=total, phase=phases.current,
                                 replicas="/".join(str(backend.replica_count(s)) for s in scenario.services),
-                                in_flight=" ".join(f"{s[:2]}:{in_flight.get(s, 0):.0f}" for s in scenario.services))
+                                in_flight=" ".join(f"{s[:2]}:{in_flight[s]:.0f}" if s in in_flight else f"{s[:2]}:?"
+                                                   for s in scenario.services))
     finally:
         phases.follow()  # also on Ctrl-C: the phases that began are part of what was measured
     if locust.returncode not in (0, None):

@@ -30,6 +30,7 @@ POD_DIED = "pod_died"  # exited on its own: {service, pod, returncode}
 # Autoscaling (controllers).
 HPA_DECISION = "hpa_decision"  # {service, current_replicas, desired_replicas, metrics}
 METRIC_CROSSED_TARGET = "metric_crossed_target"
+HPA_SYNC_FAILED = "hpa_sync_failed"  # the metrics could not be read: {service, reason} (FailedGetPodsMetric)
 P99_RECOVERED = "p99_recovered"
 # Chaos.
 FAULT = "fault"  # {service, kind, ...}
@@ -40,7 +41,7 @@ PROCESS_RECOVERED = "process_recovered"  # restarted and serving again: {process
 TYPES = frozenset({
     RUN_STARTED, RUN_FINISHED, PHASE, SCALE, POD_CREATED, POD_SCHEDULED, POD_STARTED, POD_READY,
     POD_FIRST_REQUEST, POD_DRAINING, POD_DELETED, POD_DIED, HPA_DECISION, METRIC_CROSSED_TARGET,
-    P99_RECOVERED, FAULT, PROCESS_DIED, PROCESS_RECOVERED,
+    P99_RECOVERED, FAULT, PROCESS_DIED, PROCESS_RECOVERED, HPA_SYNC_FAILED,
 })
 
 

@@ -36,6 +36,7 @@ from controllers import kube, lagrecording
 from schema import events as events_module
 from deploy.cluster import tooling
 from deploy.cluster import values as values_module
+from deploy.prometheus import client as prometheus_client
 from services.common import faults as faults_module
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class ClusterBackend:
         self.entry_forward: tooling.PortForward | None = None
         self.prometheus_forward: tooling.PortForward | None = None
         self.prometheus_url = ""
+        self.prometheus_api: prometheus_client.Prometheus | None = None
         self.installed = False
         self._watchers: list[lagrecording.PodWatcher] = []
         self._recorders: list[lagrecording.LagRecorder] = []
@@ -129,7 +131,8 @@ class ClusterBackend:
                                                               target=f"service/{PROMETHEUS_SERVICE}",
                                                               remote_port=PROMETHEUS_PORT)
             self.prometheus_url = self.prometheus_forward.url
-            self._wait_for(lambda: self._ok(f"{self.prometheus_url}/-/ready"), what="Prometheus through its port-forward")
+            self.prometheus_api = prometheus_client.Prometheus(self.prometheus_url, timeout_seconds=2.0)
+            self._wait_for(self.prometheus_api.is_ready, what="Prometheus through its port-forward")
         except BaseException:
             self.down()
             raise
@@ -154,6 +157,8 @@ class ClusterBackend:
                             timeout_seconds=300)
             self.installed = False
         self._http.close()
+        if self.prometheus_api is not None:
+            self.prometheus_api.close()
 
     def values(self) -> dict[str, Any]:
         """The values this run installs: the scenario's, the image, the run's admin token."""
@@ -260,11 +265,11 @@ class ClusterBackend:
     def _notice_first_requests(self, now: float) -> None:
         query = "sum by (replica, service) (tailstorm_request_duration_seconds_count) > 0"
         try:
-            result = self._http.get(f"{self.prometheus_url}/api/v1/query", params={"query": query}).json()["data"]["result"]
-        except (httpx.HTTPError, KeyError, ValueError):
+            result = self.prometheus_api.instant(query) if self.prometheus_api else []
+        except prometheus_client.PrometheusError:
             return  # the forward dropped or Prometheus is busy: try again next poll
-        for item in result:
-            pod, service = item["metric"].get("replica"), item["metric"].get("service")
+        for labels, _ in result:
+            pod, service = labels.get("replica"), labels.get("service")
             if pod and pod not in self._first_requests:
                 self._first_requests.add(pod)
                 self.events.emit(events_module.POD_FIRST_REQUEST, time_seconds=now, service=service, pod=pod)
@@ -277,12 +282,6 @@ class ClusterBackend:
     def _pods(self, service: str) -> list[dict[str, Any]]:
         selector = self._scale(service).get("status", {}).get("selector", "")
         return self.kube.list_pods(namespace=self.settings.namespace, label_selector=selector) if selector else []
-
-    def _ok(self, url: str) -> bool:
-        try:
-            return self._http.get(url).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def _wait_for(self, condition, *, what: str, timeout_seconds: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_seconds

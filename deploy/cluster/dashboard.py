@@ -9,6 +9,8 @@ Windows are fixed (Prometheus scrapes every second), so every expression is plai
 """
 from __future__ import annotations
 
+from deploy.prometheus import client as prometheus_client
+
 RATE_WINDOW = "15s"
 
 PANELS = (
@@ -34,7 +36,7 @@ PANELS = (
      f"sum by (envoy_cluster_name) (rate(envoy_cluster_outlier_detection_ejections_enforced_total[{RATE_WINDOW}]))",
      "short"),
     ("Healthy upstream hosts", "sum by (envoy_cluster_name) (envoy_cluster_membership_healthy)", "short"),
-    ("CPU per replica (cores)", f'sum by (service, replica) (rate(process_cpu_seconds_total{{job="tailstorm-app"}}'
+    ("CPU per replica (cores)", f"sum by (service, replica) (rate(process_cpu_seconds_total{{{prometheus_client.app_selector()}}}"
      f"[{RATE_WINDOW}]))", "short"),
 )
 

@@ -49,6 +49,7 @@ from schema import events as events_module
 from deploy.envoy import render as envoy_render
 from deploy.local import ports as ports_module
 from deploy.local import processes
+from deploy.prometheus import client as prometheus_client
 from deploy.prometheus import render as prometheus_render
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class LocalBackend:
         self._outages: dict[str, dict] = {}
         """Process name → {down_since, restarts, process} of an Envoy/Prometheus being restarted."""
         self._restarts: dict[str, int] = {}
+        self._prometheus_api: prometheus_client.Prometheus | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -194,6 +196,8 @@ class LocalBackend:
             process.stop(grace_seconds=10)
             self.table.forget(process.name)
         self._http.close()
+        if self._prometheus_api is not None:
+            self._prometheus_api.close()
         self.ports.close()
 
     # -- the backend interface -----------------------------------------------------------------
@@ -467,16 +471,22 @@ class LocalBackend:
         return 0.0
 
     def _last_scrape(self, replica: Replica) -> float:
-        query = f'timestamp(up{{replica="{replica.name}"}})'
-        response = self._get(f"{self.prometheus_url}/api/v1/query?query={query}")
         try:
-            return float(response.json()["data"]["result"][0]["value"][1])
-        except (AttributeError, KeyError, IndexError, ValueError, TypeError):
+            return self.prometheus_api().last_scrape(f'replica="{replica.name}"') or 0.0
+        except prometheus_client.PrometheusError:
             return 0.0
+
+    def prometheus_api(self) -> prometheus_client.Prometheus:
+        """The client of this run's Prometheus (a new one if its port moved during start-up)."""
+        if self._prometheus_api is None or self._prometheus_api.url != self.prometheus_url:
+            if self._prometheus_api is not None:
+                self._prometheus_api.close()
+            self._prometheus_api = prometheus_client.Prometheus(self.prometheus_url, timeout_seconds=2.0)
+        return self._prometheus_api
 
     def _wait_until_serving(self) -> None:
         timeout = self.startup_timeout_seconds
-        processes.wait_until(lambda: self._ok(f"{self.prometheus_url}/-/ready"), timeout_seconds=timeout,
+        processes.wait_until(lambda: self.prometheus_api().is_ready(), timeout_seconds=timeout,
                              what="Prometheus to become ready", failed=lambda: self._exited(self.prometheus))
         # every counter has a sample from before the load, so its first increase is measured, not assumed
         expected = sum(len(reps) for reps in self.replicas.values()) + len(self.proxies)
@@ -494,10 +504,9 @@ class LocalBackend:
                 self._mark_ready(replica)
 
     def _scraped_targets(self) -> int:
-        response = self._get(f"{self.prometheus_url}/api/v1/targets?state=active")
         try:
-            return sum(t["health"] == "up" for t in response.json()["data"]["activeTargets"])
-        except (AttributeError, KeyError, ValueError, TypeError):
+            return self.prometheus_api().targets_up()
+        except prometheus_client.PrometheusError:
             return 0
 
     def _ok(self, url: str) -> bool:
@@ -574,7 +583,7 @@ class LocalBackend:
 
     def _serves(self, role: str, service: str | None) -> bool:
         if role == "prometheus":
-            return self._ok(f"{self.prometheus_url}/-/ready")
+            return self.prometheus_api().is_ready()
         return self._ok(f"{self.proxies[service].admin_url}/ready")
 
     def _advance_pods(self) -> None:
