@@ -135,24 +135,22 @@ def observe(*, service: str, spec, pods: list[dict], current_replicas: int, prom
     return document
 
 
-def metric_levels(spec, service: str, document: dict) -> list[dict]:
-    """Per metric: its target, the average the input shows, and an aggregate PromQL of it."""
+def metric_levels(spec, service: str, decision: horizontal.Decision) -> list[dict]:
+    """Per metric: its target, the current average the decision computed (what the HPA's
+    ``status.currentMetrics`` would show; None where the metric failed), and an aggregate PromQL of it."""
     window = spec.controller.metric_window_seconds
     levels = []
-    for metric in spec.metrics:
+    for metric, proposal in zip(spec.metrics, decision.metrics):
+        current = proposal.current if proposal.error is None else None
         if metric.get("type") == "Pods":
             name = metric["pods"]["metric"]["name"]
-            values = document.get("podsMetrics", {}).get(name, {}).get("values", {})
-            average = (sum(quantity.milli_value(v) for v in values.values()) / 1000 / len(values)) if values else None
-            target = quantity.milli_value(metric["pods"]["target"]["averageValue"]) / 1000
-            levels.append({"metric": name, "target": target, "value": average,
-                           "aggregate": f"avg({pods_metric_query(spec, service, name)})"})
+            value = current.average_value / 1000 if current and current.average_value is not None else None
+            levels.append({"metric": name, "target": quantity.milli_value(metric["pods"]["target"]["averageValue"]) / 1000,
+                           "value": value, "aggregate": f"avg({pods_metric_query(spec, service, name)})"})
         elif metric.get("type") == "Resource" and metric["resource"]["name"] == "cpu" \
                 and metric["resource"]["target"].get("type") == "Utilization":
             request_cores = quantity.milli_value(spec.cpu_request) / 1000
-            sampled = [p["metrics"] for p in document["pods"] if "metrics" in p]
-            used = sum(quantity.milli_value(s["containers"][0]["usage"]["cpu"]) for s in sampled) / 1000
-            value = 100 * used / (request_cores * len(sampled)) if sampled else None
+            value = float(current.average_utilization) if current and current.average_utilization is not None else None
             levels.append({"metric": "cpu", "target": float(metric["resource"]["target"]["averageUtilization"]),
                            "value": value,
                            "aggregate": f"100 * avg({cpu_usage_query(service, window)}) / {request_cores:g}"})
@@ -221,7 +219,7 @@ class Autoscaler:
                            now=now, history=self.history[service])
         decision = horizontal.reconcile(codec.decode_state(document))
         encoded = codec.encode_decision(decision)
-        levels = metric_levels(spec, service, document)
+        levels = metric_levels(spec, service, decision)
         with self._lock:
             self.sync_count += 1
             record = {"service": service, "sync": self.sync_count, "time": now, "input": document,

@@ -162,3 +162,26 @@ def test_an_autoscaling_block_with_an_unknown_key_or_an_invalid_hpa_spec_is_reje
     invalid.write_text(text.replace('averageValue: "2"', 'averageValue: "0"'))
     with pytest.raises(scenario_module.ScenarioError, match=r"spec\.metrics\[0\]\.pods\.target\.averageValue"):
         scenario_module.load_scenario(invalid)
+
+
+def test_metric_levels_are_the_averages_the_decision_computed():
+    spec = scenario_module.Autoscaling(
+        maxReplicas=4, cpu_request="500m",
+        metrics=({"type": "Pods", "pods": {"metric": {"name": "tailstorm_requests_in_flight"},
+                                           "target": {"type": "AverageValue", "averageValue": "4"}}},
+                 {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                             "averageUtilization": 60}}}))
+    document = {"now": 100.0, "spec": spec.hpa_spec(), "currentReplicas": 2,
+                "pods": [{"name": f"p{i}", "phase": "Running", "startTime": 0.0,
+                          "ready": {"status": "True", "lastTransitionTime": 0.0},
+                          "containers": [{"name": "app", "requests": {"cpu": "500m"}}],
+                          "metrics": {"timestamp": 99.0, "window": 15,
+                                      "containers": [{"name": "app", "usage": {"cpu": f"{cores}m"}}]}}
+                         for i, cores in enumerate((400, 500))],
+                "podsMetrics": {"tailstorm_requests_in_flight": {"timestamp": 100.0, "windowSeconds": 15,
+                                                                 "values": {"p0": "2", "p1": "7"}}}}
+    decision = horizontal.reconcile(codec.decode_state(document))
+    pods_level, cpu_level = autoscaling.metric_levels(spec, "inference", decision)
+    assert (pods_level["metric"], pods_level["target"], pods_level["value"]) == ("tailstorm_requests_in_flight", 4.0, 4.5)
+    assert (cpu_level["metric"], cpu_level["target"], cpu_level["value"]) == ("cpu", 60.0, 90.0)  # 450m of 500m
+    assert pods_level["aggregate"].startswith("avg(avg_over_time(tailstorm_requests_in_flight{")
