@@ -989,7 +989,7 @@ TABLE: tuple[Subcommand, ...] = (
         "HPA reaction lag: load step -> needed pods Ready",
         formula="T = metric pipeline (φR + R/2 + h/2) + sync pickup (S/2) + stabilization + rate-limit "
         "waits + API and scheduling + container start + readiness (boot rounded up to a probe tick)",
-        assumptions="expected values, defaults from shared/reference/hpa-algorithm.md; nodes with room, "
+        assumptions="expected values, defaults from docs/hpa-decide.md; nodes with room, "
         "cached images unless given; not modelled: a cluster autoscaler, the Prometheus-adapter path "
         "(pass its delay as --metric-pipeline)",
         inputs=_hpa_inputs(lagmodel.hpa_lag_budget),

@@ -41,7 +41,7 @@ from deploy.prometheus import client as prometheus_client
 from orchestration import collecting
 from schema import scenario as scenario_module
 
-LOCUSTFILE = pathlib.Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = pathlib.Path(__file__).parents[1] / "loadtests" / "locustfile.py"
 PROGRESS_INTERVAL_SECONDS = 5.0
 MIN_FREE_BYTES = 200 * 1024**2
 """Room a run needs at least: the TSDB, logs, the request log and plots of a ten-minute run take
@@ -195,6 +195,8 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
     run_dir = make_run_dir(runs_dir, scenario.name)
     resolved = scenario.model_dump(mode="json")
     (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+    # the analysis reads the work models the replicas ran, the services' defaults included
+    resolved["effective_services"] = scenario.effective_services()
     (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")
     events = events_module.EventLog(run_dir / "events.jsonl")
     backend = local_backend.LocalBackend(scenario, run_dir, events=events, entry_port=entry_port,

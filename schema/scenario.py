@@ -142,22 +142,23 @@ class Slo(Strict):
     objective: float = pydantic.Field(0.99, gt=0, lt=1)
     """Share of requests that must meet each threshold (per service and end to end)."""
     end_to_end: LatencySlo
-    services: dict[Literal["gateway", "auth", "featurestore", "inference", "formatter"], LatencySlo] = {}
+    services: dict[service_settings.ServiceName, LatencySlo] = {}
 
 
 class PodTiming(Strict):
     """Emulated pod start-up of replicas the local backend adds at run time (kubelet-like).
 
-    Defaults are the kind/cluster figures of shared/reference/hpa-algorithm.md §9 (stages 5–8) and
+    Defaults are the kind/cluster figures of docs/hpa-decide.md (the reaction-lag stages 4–6) and
     the Kubernetes API defaults for probes. They were not re-measured on this machine: kind cannot
-    run here (shared/reference/toolchain.md), so a cluster run should confirm or replace them.
+    run where they were written (no Docker engine or cluster there), so a cluster run should
+    confirm or replace them.
     """
 
     scheduling_delay_seconds: float = pydantic.Field(0.5, ge=0, le=600)
-    """Pod created → PodScheduled: API objects + scheduler bind on a node with room, §9 stages 5–6
+    """Pod created → PodScheduled: API objects + scheduler bind on a node with room, docs/hpa-decide.md stage 4
     ("about 0.1–1 s" each); 0.5 s is the middle of that range."""
     container_start_seconds: float = pydantic.Field(2.0, ge=0, le=600)
-    """PodScheduled → container running: cached image, sandbox + container start, §9 stage 7
+    """PodScheduled → container running: cached image, sandbox + container start, docs/hpa-decide.md stage 5
     ("about 1–3 s"). The application's own boot is the service's ``ready_after_seconds``."""
     readiness_initial_delay_seconds: float = pydantic.Field(0.0, ge=0, le=600)
     """``readinessProbe.initialDelaySeconds`` (API default 0)."""
@@ -217,8 +218,8 @@ class Scenario(Strict):
     name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
     seed: int = 1
-    entry: Literal["gateway", "auth", "featurestore", "inference", "formatter"] = "gateway"
-    services: dict[Literal["gateway", "auth", "featurestore", "inference", "formatter"], ServiceSpec]
+    entry: service_settings.ServiceName = "gateway"
+    services: dict[service_settings.ServiceName, ServiceSpec]
     envoy: EnvoySettings = EnvoySettings()
     client: Client = Client()
     stages: tuple[Stage, ...] = pydantic.Field(min_length=1)
@@ -226,7 +227,7 @@ class Scenario(Strict):
     predictions: Predictions = Predictions()
     slo: Slo | None = None
     pods: PodTiming = PodTiming()
-    autoscaling: dict[Literal["gateway", "auth", "featurestore", "inference", "formatter"], Autoscaling] = {}
+    autoscaling: dict[service_settings.ServiceName, Autoscaling] = {}
 
     @pydantic.model_validator(mode="after")
     def _graph_is_closed(self) -> "Scenario":
@@ -280,6 +281,26 @@ class Scenario(Strict):
 
     def envoy_for(self, service: str) -> EnvoySettings:
         return self.services[service].envoy or self.envoy
+
+    def replica_settings(self, service: str) -> dict:
+        """What the scenario sets for ``service``'s replicas, as plain data; the service's own
+        defaults fill the rest (``services.common.settings.effective``). Calls carry no ``url``:
+        each backend points them at the callee's proxy."""
+        spec = self.services[service]
+        settings = {"service": service, "ready_after_seconds": spec.ready_after_seconds}
+        settings.update(spec.model_dump(include={"servers", "queue_limit", "work", "shards", "service_time", "gpu"},
+                                        exclude_none=True, mode="json"))
+        if spec.calls is not None:
+            settings["calls"] = [call.model_dump(exclude={"url"}) for call in spec.calls]
+        return settings
+
+    def effective_services(self) -> dict[str, dict]:
+        """Per service, the work model its replicas run (defaults included), for the run's
+        ``scenario.json``: the analysis reads queue limits and service times there, never guesses."""
+        effective = {name: service_settings.effective(name, {k: v for k, v in self.replica_settings(name).items()
+                                                              if k != "calls"}) for name in self.services}
+        return {name: s.model_dump(include={"servers", "queue_limit", "work", "shards", "service_time"}, mode="json")
+                for name, s in effective.items()}
 
 
 def find_cycle(calls: dict[str, list[str]]) -> list[str] | None:

@@ -2,8 +2,8 @@
 
 T = metric pipeline + sync pickup + stabilization + rate-limit waits + API/scheduling
     + container start + readiness,
-each term an *expected* value in seconds (source: shared/reference/hpa-algorithm.md, §1 for
-defaults and §9 for the stages). ``hpa_lag_budget`` returns every term and the total, so a
+each term an *expected* value in seconds (source: docs/hpa-decide.md, its defaults table and its
+reaction-lag stages). ``hpa_lag_budget`` returns every term and the total, so a
 report can line them up against a measured timeline and against the seed's 30 s constant
 (``seedmodels.SEED_HPA_LAG_SECONDS``).
 

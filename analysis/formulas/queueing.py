@@ -22,7 +22,7 @@ Models, in Kendall notation (arrivals/service/servers/capacity), all first-come 
 - M/M/c stations in tandem: the mean is exact (Burke); the response-time distribution is the
   convolution of the stations' (exact for M/M/1 stations, an approximation with c > 1).
 
-Predictions take the *measured* arrival rate, service rate and server count (DESIGN.md).
+Predictions take the *measured* arrival rate, service rate and server count (docs/analysis.md).
 """
 
 import math

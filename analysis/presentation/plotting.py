@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 from analysis.formulas import queueing  # noqa: E402
 from analysis.presentation import waterfall  # noqa: E402
 from analysis.tables import extract
-from analysis.verdicts import checks, validity
+from analysis.verdicts import validity
 
 BIN_SECONDS = 2.0
 PHASE_COLOURS = ("#e8f0fe", "#fde8e8", "#e8f8e8", "#fdf6e3", "#efe8fd")
@@ -223,7 +223,7 @@ def mmc_slowdown(rho: float, servers: int) -> float:
 def layer_parents(scenario: dict) -> dict[str, str]:
     """Each service's first caller in chain order; the entry's caller is the client."""
     parents = {scenario.get("entry", "gateway"): "client"}
-    for name in checks.chain_order(scenario):
+    for name in extract.chain_order(scenario):
         for call in (scenario["services"][name].get("calls") or []):
             parents.setdefault(call["service"], name)
     return parents
@@ -233,7 +233,7 @@ def retry_plot(run, summary: dict, path: pathlib.Path) -> None:
     """Attempts arriving at each layer per request from the layer above, per phase; predictions as x."""
     fig, ax = plt.subplots(figsize=(10, 4))
     parents = layer_parents(run.scenario)
-    layers = ["client"] + [s for s in checks.chain_order(run.scenario) if s in run.services]
+    layers = ["client"] + [s for s in extract.chain_order(run.scenario) if s in run.services]
     width = 0.8 / max(1, len(summary["phases"]))
     for index, phase in enumerate(summary["phases"]):
         client = phase["client"]

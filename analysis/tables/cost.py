@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from analysis.tables import extract
 
 GPU_SERVICES = ("inference",)
-"""Services whose replicas stand for GPUs (DESIGN.md: inference is the GPU-bound one)."""
+"""Services whose replicas stand for GPUs (docs/architecture.md: inference is the GPU-bound one)."""
 
 DEFAULT_GPU_PRICES_PER_HOUR = {
     # AWS EC2 p5.48xlarge (8 × H100 SXM 80 GB), Linux on-demand, us-east-1: $55.04/h → $6.88 per

@@ -18,6 +18,8 @@ import json
 import math
 import pathlib
 
+from schema import events as events_module
+
 
 class RunDataError(Exception):
     """A run directory lacks what the analysis needs; the message says which file."""
@@ -76,16 +78,9 @@ def read_scenario(run_dir: pathlib.Path) -> dict:
 
 
 def read_events(run_dir: pathlib.Path) -> list[dict]:
+    """The run's events in time order (schema/events.py reads the file; a torn last line is skipped)."""
     path = run_dir / "events.jsonl"
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn last line from a crash
-    return sorted(events, key=lambda e: e["time"])
+    return sorted(events_module.read_events(path), key=lambda e: e["time"]) if path.exists() else []
 
 
 def read_phases(run_dir: pathlib.Path, scenario: dict, events: list[dict],
@@ -339,7 +334,6 @@ def is_bucket_bound(threshold: float, buckets: dict[float, float]) -> bool:
 
 # -- the whole run, loaded once -------------------------------------------------------------------
 
-SERVICES_ORDER = ("gateway", "auth", "featurestore", "inference", "formatter")
 SERIES_NAMES = (
     "request_count", "request_sum", "request_bucket", "work_count", "work_sum", "work_bucket", "in_flight",
     "queue_depth", "busy_servers", "servers", "ready", "shed", "cpu_seconds", "envoy_pending_overflow",
@@ -366,7 +360,8 @@ class Run:
     def services(self) -> list[str]:
         """The scenario's services, in chain order."""
         names = list(self.scenario["services"])
-        return [s for s in SERVICES_ORDER if s in names] + [s for s in names if s not in SERVICES_ORDER]
+        chain = chain_order(self.scenario)
+        return chain + [s for s in names if s not in chain]
 
     @property
     def warmup_seconds(self) -> float:
@@ -384,6 +379,20 @@ class Run:
     def window(self, phase: Phase) -> tuple[float, float]:
         """The measured part of a phase: warm-up and cool-down cut off."""
         return phase.window(warmup_seconds=self.warmup_seconds, cooldown_seconds=self.cooldown_seconds)
+
+
+def chain_order(scenario: dict) -> list[str]:
+    """Services reachable from the entry, depth first in call order (the seed's "top to bottom")."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order or name not in scenario["services"]:
+            return
+        order.append(name)
+        for call in scenario["services"][name].get("calls") or []:
+            visit(call["service"])
+    visit(scenario.get("entry", "gateway"))
+    return order
 
 
 def load_run(run_dir: pathlib.Path) -> Run:

@@ -161,7 +161,7 @@ def crossing_fraction(*, before: float | None, after: float | None, target: floa
 
 def model_budgets(scenario: Mapping[str, Any], service: str, *, from_replicas: int = 1,
                   to_replicas: int = 1, crossing: float = 0.0) -> dict[str, lagmodel.LagBudget]:
-    """The lag model with this scenario's settings, and with the cluster defaults (§9 of the reference).
+    """The lag model with this scenario's settings, and with the cluster defaults (docs/hpa-decide.md).
 
     Locally the metric comes from Prometheus (1 s scrapes) through an ``avg_over_time``/``rate``
     window ``W``, not metrics-server: after a step the windowed value ramps linearly over ``W``, so

@@ -1,7 +1,7 @@
 """What a run measured inside one window: the client's view and each service's queue. Pure.
 
 Everything the comparisons feed into a formula comes from here, measured, never taken from the
-scenario's intentions (DESIGN.md: predictions use the *measured* λ, μ and c):
+scenario's intentions (docs/analysis.md: predictions use the *measured* λ, μ and c):
 
 - λ, the arrival rate at a service: completed requests per second, every status (sheds included);
 - μ, the service rate of one server: ``tailstorm_work_duration_seconds`` count / sum (1 / mean S);
@@ -26,18 +26,6 @@ from analysis.tables import extract
 
 QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 
-# The services' own default queue limits (``DEFAULTS`` in services/<name>/app.py), mirrored as data
-# because analysis must not import service code; tests/analysis/test_measures.py checks the mirror.
-DEFAULT_QUEUE_LIMITS = {"gateway": 256, "auth": 128, "featurestore": 128, "inference": 32, "formatter": 64}
-FALLBACK_QUEUE_LIMIT = 64  # ServiceSettings.queue_limit, for a service without its own default
-DEFAULT_SERVICE_TIMES = {  # the same DEFAULTS: service-time distribution, and shards where not 1
-    "gateway": {"distribution": "exponential", "mean_seconds": 0.001},
-    "auth": {"distribution": "exponential", "mean_seconds": 0.002},
-    "featurestore": {"distribution": "lognormal", "mean_seconds": 0.004, "sigma": 0.8},
-    "inference": {"distribution": "exponential", "mean_seconds": 0.04},
-    "formatter": {"distribution": "deterministic", "mean_seconds": 0.002},
-}
-DEFAULT_SHARDS = {"featurestore": 4}
 
 
 def nearest_rank(sorted_values: list[float], quantile: float) -> float:
@@ -111,16 +99,24 @@ def calls_of(scenario: dict, service: str) -> list[dict]:
     return list(scenario["services"][service].get("calls") or [])
 
 
+def effective(scenario: dict, service: str) -> dict:
+    """The work model ``service``'s replicas ran (servers, queue limit, service time, shards, work):
+    the runner writes it into ``scenario.json`` with the services' own defaults filled in."""
+    try:
+        return scenario["effective_services"][service]
+    except KeyError:
+        raise extract.RunDataError(f"scenario.json has no effective_services.{service}: the run predates it; "
+                                   "run the scenario again") from None
+
+
 def queue_limit_of(scenario: dict, service: str) -> int:
-    limit = scenario["services"][service].get("queue_limit")
-    return int(limit) if limit is not None else DEFAULT_QUEUE_LIMITS.get(service, FALLBACK_QUEUE_LIMIT)
+    return int(effective(scenario, service)["queue_limit"])
 
 
 def service_time_of(scenario: dict, service: str) -> tuple[dict, int]:
-    """(service-time spec, shards) as the replica runs them: the scenario's, else the service's defaults."""
-    spec = scenario["services"][service]
-    shards = spec.get("shards") or DEFAULT_SHARDS.get(service, 1)
-    return spec.get("service_time") or DEFAULT_SERVICE_TIMES.get(service, {"distribution": "exponential"}), shards
+    """(service-time spec, shards) as the replica runs them."""
+    model = effective(scenario, service)
+    return model["service_time"], int(model.get("shards", 1))
 
 
 def service_scv(scenario: dict, service: str) -> float:

@@ -17,19 +17,8 @@ import dataclasses
 import math
 
 from analysis.formulas import intervals, queueing, retries, seedmodels
-from analysis.tables import measures
+from analysis.tables import extract, measures
 from analysis.verdicts import compare
-
-DEFAULT_TOLERANCES = {
-    "littles_law": 0.15,
-    "mean_response_time": 0.15,
-    "response_time_quantile": 0.25,
-    "blocking_probability": 0.25,
-    "retry_amplification": 0.15,
-    "seed_models": 0.25,
-}
-"""Relative tolerances when the scenario's ``predictions`` block does not set them. Quantiles get
-more room than means: the histograms have two buckets per doubling (±19 % interpolation)."""
 
 MIN_COMPLETED = 50
 """Fewer completions than this in a window decide nothing about a mean; the row is inconclusive."""
@@ -38,7 +27,12 @@ MIN_PROBABILITY = 1e-3
 
 
 def tolerance(scenario: dict, name: str) -> float:
-    return float((scenario.get("predictions") or {}).get(name, DEFAULT_TOLERANCES[name]))
+    """The scenario's relative tolerance for a check (its ``predictions`` block, defaults filled by
+    the schema: schema/scenario.py ``Predictions`` says why each default is what it is)."""
+    try:
+        return float(scenario["predictions"][name])
+    except KeyError:
+        raise extract.RunDataError(f"scenario.json has no predictions.{name}; run the scenario again") from None
 
 
 def half_width(interval) -> float:
@@ -244,20 +238,6 @@ def slo_composition(scenario: dict, phase: str, client: dict, servers: dict) -> 
              f"{client['slo']['violations']} of {client['slo']['requests']}")]
 
 
-def chain_order(scenario: dict) -> list[str]:
-    """Services reachable from the entry, depth first in call order (the seed's "top to bottom")."""
-    order: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in order:
-            return
-        order.append(name)
-        for call in measures.calls_of(scenario, name):
-            visit(call["service"])
-    visit(scenario.get("entry", "gateway"))
-    return order
-
-
 def failure_share(s: dict, envoy: dict) -> tuple[float, float]:
     """(own failures, offered) at a service: its sheds plus its proxy's overflow, over all arrivals."""
     overflow = envoy["pending_overflow"] + envoy["active_overflow"]
@@ -266,7 +246,7 @@ def failure_share(s: dict, envoy: dict) -> tuple[float, float]:
 
 def cascade(scenario: dict, phase: str, client: dict, servers: dict, envoys: dict) -> list[compare.Comparison]:
     """End-to-end goodput against the serial model ∏(1 − f_i) and the seed's cascade factor 0.3."""
-    chain = [name for name in chain_order(scenario) if name in servers]
+    chain = [name for name in extract.chain_order(scenario) if name in servers]
     shares = []
     for name in chain:
         failures, offered = failure_share(servers[name], envoys[name])

@@ -83,20 +83,10 @@ def service_environment(scenario: scenario_module.Scenario, service: str) -> dic
     """The replica's ``TAILSTORM_*`` settings, as the local backend sets them; the chart adds the
     per-pod ones (``TAILSTORM_REPLICA`` from the pod name, ``TAILSTORM_ADMIN_TOKEN`` from the Secret).
     No ``TAILSTORM_SEED``: each pod draws its own, as pods have no stable name to derive one from."""
-    spec = scenario.services[service]
-    env = {"TAILSTORM_SERVICE": service, "TAILSTORM_READY_AFTER_SECONDS": str(spec.ready_after_seconds)}
-    for field in ("servers", "queue_limit", "work", "shards"):
-        value = getattr(spec, field)
-        if value is not None:
-            env[f"TAILSTORM_{field.upper()}"] = str(value)
-    if spec.service_time is not None:
-        env["TAILSTORM_SERVICE_TIME"] = spec.service_time.model_dump_json()
-    if spec.gpu is not None:
-        env["TAILSTORM_GPU"] = spec.gpu.model_dump_json()
-    if spec.calls is not None:
-        calls = [{**call.model_dump(), "url": f"http://{call.service}:{SERVICE_PORT}"} for call in spec.calls]
-        env["TAILSTORM_CALLS"] = json.dumps(calls)
-    return env
+    settings = scenario.replica_settings(service)
+    if "calls" in settings:
+        settings["calls"] = [{**call, "url": f"http://{call['service']}:{SERVICE_PORT}"} for call in settings["calls"]]
+    return service_settings.environment(settings)
 
 
 def readiness_probe(pods: scenario_module.PodTiming) -> dict[str, int]:

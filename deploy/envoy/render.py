@@ -5,7 +5,8 @@ cluster holding the service's replicas (circuit breakers, outlier detection, act
 on ``/readyz``) and a route with the scenario's timeout and retry policy. Only the discovery block
 differs between backends: the local backend feeds endpoints from an EDS file that it replaces
 atomically (``write_eds``); a cluster would use STRICT_DNS on a headless Service instead.
-Field semantics: ../shared/reference/envoy-resilience.md, Envoy's v3 API.
+Field semantics: Envoy's v3 API reference (``config.cluster.v3.Cluster``, ``config.route.v3.RetryPolicy``);
+what the counters mean for flow conservation: docs/analysis.md.
 """
 from __future__ import annotations
 

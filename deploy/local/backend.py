@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import logging
 import pathlib
 import secrets
@@ -51,6 +50,7 @@ from deploy.local import ports as ports_module
 from deploy.local import processes
 from deploy.prometheus import client as prometheus_client
 from deploy.prometheus import render as prometheus_render
+from services.common import settings as service_settings
 
 logger = logging.getLogger(__name__)
 
@@ -348,22 +348,12 @@ class LocalBackend:
         return process, [proxy.listen_port, proxy.admin_port], None if fixed else reallocate
 
     def _replica_env(self, service: str, name: str) -> dict[str, str]:
-        spec = self.scenario.services[service]
-        env = {"TAILSTORM_SERVICE": service, "TAILSTORM_REPLICA": name, "TAILSTORM_ADMIN_TOKEN": self.admin_token,
-               "TAILSTORM_SEED": str(zlib.crc32(f"{self.scenario.seed}/{name}".encode())),
-               "TAILSTORM_READY_AFTER_SECONDS": str(spec.ready_after_seconds)}
-        for field in ("servers", "queue_limit", "work", "shards"):
-            value = getattr(spec, field)
-            if value is not None:
-                env[f"TAILSTORM_{field.upper()}"] = str(value)
-        if spec.service_time is not None:
-            env["TAILSTORM_SERVICE_TIME"] = spec.service_time.model_dump_json()
-        if spec.gpu is not None:
-            env["TAILSTORM_GPU"] = spec.gpu.model_dump_json()
-        if spec.calls is not None:
-            calls = [{**call.model_dump(), "url": self.proxies[call.service].url} for call in spec.calls]
-            env["TAILSTORM_CALLS"] = json.dumps(calls)
-        return env
+        settings = self.scenario.replica_settings(service)
+        if "calls" in settings:
+            settings["calls"] = [{**call, "url": self.proxies[call["service"]].url} for call in settings["calls"]]
+        return {**service_settings.environment(settings), "TAILSTORM_REPLICA": name,
+                "TAILSTORM_ADMIN_TOKEN": self.admin_token,
+                "TAILSTORM_SEED": str(zlib.crc32(f"{self.scenario.seed}/{name}".encode()))}
 
     def _initial_replica(self, service: str):
         """An initial replica, created and scheduled at once (the stack is not up yet); returns its

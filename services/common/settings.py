@@ -9,14 +9,20 @@ time.
 """
 from __future__ import annotations
 
+import importlib
+import json
 import math
 import os
+import typing
 from typing import Literal
 
 import pydantic
 import pydantic_settings
 
-SERVICE_NAMES = ("gateway", "auth", "featurestore", "inference", "formatter")
+ServiceName = Literal["gateway", "auth", "featurestore", "inference", "formatter"]
+"""The five services, in chain order: the one place their names are spelled (scenarios, settings
+and the chart take them from here; a run's own files carry them as data)."""
+SERVICE_NAMES: tuple[str, ...] = typing.get_args(ServiceName)
 
 
 class ServiceTime(pydantic.BaseModel):
@@ -85,7 +91,7 @@ class ServiceSettings(pydantic_settings.BaseSettings):
         env_prefix="TAILSTORM_", extra="ignore", frozen=True
     )
 
-    service: Literal["gateway", "auth", "featurestore", "inference", "formatter"]
+    service: ServiceName
     """Which of the five services this replica is; also the metric label and the Envoy cluster."""
     replica: str = "r0"
     """Replica id, unique within the service (a pod name on Kubernetes)."""
@@ -158,3 +164,17 @@ def load_settings(*, defaults: dict | None = None, **overrides: object) -> Servi
     except pydantic.ValidationError as exc:
         lines = [f"  TAILSTORM_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
         raise SystemExit("invalid service settings:\n" + "\n".join(lines)) from exc
+
+
+def environment(settings: dict) -> dict[str, str]:
+    """``TAILSTORM_*`` variables for settings given as plain data (structured ones as JSON): what
+    both backends hand a replica, and what :class:`ServiceSettings` reads back."""
+    return {f"TAILSTORM_{key.upper()}": json.dumps(value) if isinstance(value, (dict, list, tuple)) else str(value)
+            for key, value in settings.items() if value is not None}
+
+
+def effective(service: str, overrides: dict) -> ServiceSettings:
+    """The settings a replica of ``service`` runs with: the service's own ``DEFAULTS`` (its
+    ``services/<name>/app.py``), then ``overrides``, as :func:`load_settings` combines them."""
+    defaults = importlib.import_module(f"services.{service}.app").DEFAULTS
+    return ServiceSettings(**{**defaults, **overrides})

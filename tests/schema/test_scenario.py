@@ -6,6 +6,7 @@ window that leaves nothing of a stage is refused; so is a client whose max_in_fl
 stage's rate even through an idle chain; the CLI exits 2 on a bad file and 0 on a good one, with
 no traceback.
 """
+import importlib
 import pathlib
 import subprocess
 import sys
@@ -115,6 +116,17 @@ def test_a_client_that_cannot_carry_the_rate_is_refused_with_the_bound(tmp_path)
         scenario.load_scenario(write(tmp_path, "tight", text))
     assert scenario.in_flight_needed(400, 0.5) == 257
     assert scenario.load_scenario(write(tmp_path, "tight", text.replace("max_in_flight: 100", "max_in_flight: 257")))
+
+
+def test_effective_services_are_the_services_own_defaults_under_the_scenarios_settings():
+    loaded = scenario.load_scenario("chaos-spike")
+    effective = loaded.effective_services()
+    featurestore = importlib.import_module("services.featurestore.app").DEFAULTS
+    assert effective["featurestore"]["shards"] == featurestore["shards"] == 4  # the scenario sets shards too
+    assert effective["inference"]["servers"] == 2 and effective["inference"]["queue_limit"] == 32  # from the scenario
+    gateway = importlib.import_module("services.gateway.app").DEFAULTS
+    assert effective["gateway"]["queue_limit"] == gateway["queue_limit"]  # the scenario leaves it to the service
+    assert set(effective) == set(loaded.services)
 
 
 def test_the_name_must_match_the_file(tmp_path):

@@ -3,7 +3,7 @@
 Peak tensor throughput is the *dense* figure. NVIDIA datasheets headline the 2:4 structured
 sparsity number (H100 SXM BF16 "1,979 TFLOPS*", footnote "with sparsity"), which is twice the dense
 rate that a transformer's dense GEMMs can reach; the seed lab used the sparse figure and made
-compute-bound steps twice too fast (DESIGN.md, "GPU emulation constants").
+compute-bound steps twice too fast (docs/gpu-emulator.md).
 
 Memory capacities are the datasheet's "GB", which are GiB-sized HBM stacks (H100: 5 x 16 GiB);
 CUDA sees a little less, see ``DRIVER_RESERVED_BYTES``.

@@ -12,7 +12,7 @@
 
 Histogram buckets are vLLM's, except that the per-token histogram gets extra edges below 10 ms:
 an H100 decode step for an 8B model is 5-10 ms, and vLLM's first edge (10 ms) would put every
-observation in one bucket and make quantiles bucket artefacts (DESIGN.md, "Metrics").
+observation in one bucket and make quantiles bucket artefacts (docs/gpu-emulator.md).
 """
 from __future__ import annotations
 

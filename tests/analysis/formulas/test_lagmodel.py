@@ -1,4 +1,4 @@
-"""The HPA reaction-lag model (shared/reference/hpa-algorithm.md §1 defaults, §9 stages).
+"""The HPA reaction-lag model (docs/hpa-decide.md: the defaults and the reaction-lag stages).
 
 We test these aspects:
 - each term's default comes from the reference (15 s resolution, 10 s housekeeping, 15 s sync,

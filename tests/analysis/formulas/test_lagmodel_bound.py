@@ -2,8 +2,8 @@
 
 We test these aspects:
 - a brute-force enumeration of the pipeline's random phases (metrics-server scrape phase,
-  kubelet sample age, HPA sync phase), replaying the mechanism of shared/reference/
-  hpa-algorithm.md §9 step by step, never exceeds the bound and comes within a grid step of it;
+  kubelet sample age, HPA sync phase), replaying the mechanism of the reaction-lag
+  stages (docs/hpa-decide.md) step by step, never exceeds the bound and comes within a grid step of it;
   its average is the expected budget's φ·R + R/2 + h/2 + S/2;
 - the bound reproduces the reference's ranges: [0, R + H] for a partial rise, [R, 2R + H] for
   the full step, U[0, S) for the pickup;

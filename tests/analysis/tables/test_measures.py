@@ -7,7 +7,6 @@ own-latency histogram with a Wilson interval (and say so when that histogram is 
 client's end-to-end violation share counts failures; the mirrored queue-limit defaults match the
 services' own; scale-ups are timed from the load step to the first new replica ready.
 """
-import importlib
 import math
 
 import pytest
@@ -70,14 +69,6 @@ def test_violation_shares_come_from_the_own_latency_histogram_with_an_interval(s
     assert client["violations"] == slow and client["interval"][0] <= client["violation_rate"]
 
 
-@pytest.mark.parametrize("name", sorted(measures.DEFAULT_QUEUE_LIMITS))
-def test_the_mirrored_defaults_match_the_services_own(name):
-    defaults = importlib.import_module(f"services.{name}.app").DEFAULTS
-    assert defaults["queue_limit"] == measures.DEFAULT_QUEUE_LIMITS[name]
-    assert defaults["service_time"] == measures.DEFAULT_SERVICE_TIMES[name]
-    assert defaults.get("shards", 1) == measures.DEFAULT_SHARDS.get(name, 1)
-
-
 @pytest.mark.parametrize("spec, scv", [
     pytest.param({"service_time": {"distribution": "exponential", "mean_seconds": 0.1}}, 1.0, id="exponential"),
     pytest.param({"service_time": {"distribution": "deterministic", "mean_seconds": 0.1}}, 0.0, id="deterministic"),
@@ -87,7 +78,12 @@ def test_the_mirrored_defaults_match_the_services_own(name):
                  (1 + 1 / 4) / 1.5**2, id="max-of-two-exponential-shards"),
 ])
 def test_the_service_time_scv_follows_the_distribution_and_shards(spec, scv):
-    assert measures.service_scv({"services": {"inference": spec}}, "inference") == pytest.approx(scv, rel=0.03)
+    assert measures.service_scv({"effective_services": {"inference": spec}}, "inference") == pytest.approx(scv, rel=0.03)
+
+
+def test_a_run_without_the_effective_work_models_is_one_sentence():
+    with pytest.raises(extract.RunDataError, match="scenario.json has no effective_services.inference"):
+        measures.queue_limit_of({"services": {"inference": {}}}, "inference")
 
 
 def phase_event(at: float, index: int, rate: float) -> dict:

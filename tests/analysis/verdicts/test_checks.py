@@ -12,10 +12,12 @@ import math
 
 import pytest
 
+from tests.analysis import builders
+
 from analysis.formulas import queueing
 from analysis.verdicts import checks, compare
 
-SCENARIO = {"name": "t", "entry": "inference", "services": {"inference": {}}, "predictions": {}}
+SCENARIO = builders.resolved_scenario(entry="inference", services={"inference": {}})
 
 
 def stats(**overrides) -> dict:
@@ -69,9 +71,8 @@ def test_a_bounded_queue_near_saturation_is_predicted_as_mmck():
 
 
 def breaker_scenario() -> dict:
-    return {"name": "t", "entry": "inference", "predictions": {},
-            "services": {"inference": {"envoy": {"circuit_breaker": {"max_connections": 16, "max_requests": 16,
-                                                                     "max_pending_requests": 8}}}}}
+    return builders.resolved_scenario(entry="inference", services={"inference": {"envoy": {"circuit_breaker": {
+        "max_connections": 16, "max_requests": 16, "max_pending_requests": 8}}}})
 
 
 def test_envoy_overflow_is_mmck_blocking_with_the_breaker_limits():
@@ -137,8 +138,8 @@ def test_client_retry_amplification_uses_the_measured_failure_share():
 
 
 def test_seed_rows_are_marked_and_stand_next_to_the_serial_model():
-    scenario = {"name": "t", "entry": "gateway", "predictions": {},
-                "services": {"gateway": {"calls": [{"service": "inference"}]}, "inference": {}}}
+    scenario = builders.resolved_scenario(entry="gateway", services={"gateway": {"calls": [{"service": "inference"}]},
+                                                                      "inference": {}})
     servers = {"gateway": stats(shed=0.0, completed=1000.0), "inference": stats(shed=200.0, completed=1000.0)}
     client = {"requests": 1000, "client_overflow": 0, "error_rate": 0.2}
     serial, seed = checks.cascade(scenario, "p", client, servers, {"gateway": envoy(), "inference": envoy()})

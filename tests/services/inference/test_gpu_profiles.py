@@ -2,7 +2,7 @@
 
 We test these aspects:
 - peak tensor throughput is the dense datasheet figure, not the 2:4-sparsity one;
-- H200 has H100's compute and more, faster memory (DESIGN.md constants);
+- H200 has H100's compute and more, faster memory (docs/gpu-emulator.md constants);
 - parameter counts derived from the shapes match the model cards;
 - KV bytes per token follow 2 x layers x kv_heads x head_dim x bytes, FP8 halves them;
 - KV heads are split over tensor-parallel GPUs and replicated when there are fewer;
