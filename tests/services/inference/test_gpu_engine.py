@@ -13,6 +13,7 @@ We test these aspects:
 - faults: clock factor, stall, ECC crash; abort; impossible requests are rejected;
 - a run of pure decode steps in one call (``run_decode_stretch``) gives the same records as
   stepping one by one, under jitter, preemption and open-loop arrivals;
+- a request of one output token has no time per output token; a block size below one is rejected;
 - vLLM gives A100 its smaller batch defaults whatever its memory; latency percentiles interpolate.
 """
 from __future__ import annotations
@@ -292,6 +293,20 @@ def test_a_decode_stretch_stops_before_the_first_finish_and_runs_only_pure_decod
     assert stretch is not None and (stretch.steps, stretch.running) == (8, 2)
     finishing = eng.step()
     assert [record.request_id for record in finishing.finished] == [short]
+
+
+def test_a_single_output_token_has_no_time_per_output_token() -> None:
+    eng = make_engine()
+    request = eng.submit(prompt_tokens=100, output_tokens=1)
+    drain(eng)
+    assert eng.records[request].tpot_seconds == 0.0
+    assert eng.records[request].e2e_seconds == eng.records[request].ttft_seconds > 0
+
+
+@pytest.mark.parametrize("block_size", [0, -1])
+def test_engine_settings_reject_a_block_size_below_one_token(block_size: int) -> None:
+    with pytest.raises(ValueError, match="block_size_tokens"):
+        engine.EngineSettings(block_size_tokens=block_size)
 
 
 def test_vllm_gives_a100_its_smaller_batch_defaults_whatever_its_memory() -> None:

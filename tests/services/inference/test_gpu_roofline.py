@@ -1,13 +1,14 @@
 """Roofline step times, KV capacity and closed-form predictions.
 
 We test these aspects:
-- KV capacity reproduces vLLM's memory profile of Llama-3-8B on an H100 (53.29 GiB);
+- KV capacity reproduces vLLM's memory profile of Llama-3-8B on an H100 (53.29 GiB); tensor
+  parallelism adds the NCCL buffers to the reserve (subtracting them from the KV pool);
   TensorRT-LLM's rule takes its share of the memory left after weights and buffers;
 - decode at batch 1 is memory-bound (weights / bandwidth) and prefill is compute-bound;
 - the weight and KV-cache streams have their own MBU, KV precision is independent of the weights';
 - a mixture-of-experts step reads the experts its tokens touch and computes only the active ones;
 - the 405B model needs FP8 to fit on 8 x H100, and then does;
-- a prefill step pays the prefill overhead;
+- FLOPs count the LM head once per sampled sequence; a prefill step pays the prefill overhead;
 - the rounded roofline corner lies between max(compute, memory) and their sum;
 - without GQA reuse decode reads each KV head once per query head of its group;
 - the roofline made visible: ridge points, the batch where decode turns compute-bound, MFU/MBU;
@@ -18,7 +19,9 @@ We test these aspects:
 - tensor parallelism costs two ring all-reduces per layer with a latency term;
 - the clock factor scales the kernel time, not the overhead;
 - bad deployments and efficiencies are rejected with a reason;
-- the closed form at batch 1 is one prefill step then output - 1 decode steps.
+- the closed form at batch 1 is one prefill step then output - 1 decode steps; a partial last
+  prefill chunk is costed as the partial chunk; one output token has no TPOT; a request larger
+  than the KV cache is refused with the documented error.
 """
 from __future__ import annotations
 
@@ -62,6 +65,14 @@ def test_decode_at_batch_one_is_memory_bound_at_weight_bytes_over_bandwidth() ->
     assert cost.weight_bytes_per_gpu == weights and cost.kv_bytes_per_gpu == kv
     assert cost.memory_seconds == pytest.approx(
         weights / (3.35e12 * e.weight_bandwidth_utilization) + kv / (3.35e12 * e.kv_bandwidth_utilization))
+
+
+def test_tensor_parallelism_adds_the_nccl_buffers_to_the_reserve_and_takes_them_from_the_kv_pool() -> None:
+    one, two = deployment(model=LLAMA_3_70B_FP8), deployment(model=LLAMA_3_70B_FP8,
+                                                                      tensor_parallel_size=2)
+    assert two.reserve_bytes_per_gpu - one.reserve_bytes_per_gpu == roofline.NCCL_BYTES > 0
+    assert one.kv_bytes_per_gpu - two.kv_bytes_per_gpu == pytest.approx(
+        roofline.NCCL_BYTES - (one.weight_bytes_per_gpu - two.weight_bytes_per_gpu), abs=1)
 
 
 def test_tensorrt_llm_gives_the_kv_cache_its_share_of_the_memory_left_after_weights() -> None:
@@ -117,6 +128,14 @@ def test_the_405b_model_needs_fp8_to_fit_on_8_h100s_and_then_does() -> None:
 def test_fp8_weights_on_a_gpu_without_fp8_tensor_cores_are_rejected() -> None:
     with pytest.raises(ValueError, match="no FP8 tensor cores"):
         deployment(hardware=hardware.A100_SXM, model=LLAMA_3_8B_FP8)
+
+
+def test_the_lm_head_is_computed_once_per_sampled_sequence() -> None:
+    model = models.LLAMA_3_8B
+    shape = roofline.StepShape(new_tokens=100, sampled_sequences=0, attention_pairs=0, context_tokens=0)
+    sampled = dataclasses.replace(shape, sampled_sequences=3)
+    assert roofline.step_flops(model, sampled) - roofline.step_flops(model, shape) == 3 * 2 * 128256 * 4096
+    assert roofline.step_flops(model, shape) == 2 * model.layer_parameters * 100
 
 
 def test_a_step_with_a_prefill_chunk_pays_the_prefill_overhead_and_a_pure_decode_does_not() -> None:
@@ -290,3 +309,29 @@ def test_a_burst_larger_than_the_kv_cache_runs_in_waves() -> None:
     # Half the requests wait for the whole first wave to decode its 255 remaining tokens.
     assert fitting < 20
     assert two_waves.ttft_seconds > one_wave.ttft_seconds + 0.4 * 255 * one_wave.tpot_seconds
+
+
+def test_a_partial_last_prefill_chunk_is_costed_as_the_partial_chunk() -> None:
+    d = deployment()
+    p = roofline.predict(d, batch=1, prompt_tokens=1000, output_tokens=1, max_num_batched_tokens=256,
+                         max_num_seqs=1024)
+    chunks = [roofline.prefill_shape(tokens=256, prompt_tokens=1000, completed_prompts=0)] * 3 + [
+        roofline.prefill_shape(tokens=232, prompt_tokens=1000, completed_prompts=1)]
+    assert p.ttft_seconds == pytest.approx(sum(roofline.step_cost(d, c).total_seconds for c in chunks), rel=1e-12)
+    full = roofline.step_cost(d, roofline.prefill_shape(tokens=256, prompt_tokens=1000, completed_prompts=1))
+    partial = roofline.step_cost(d, chunks[-1])
+    assert full.total_seconds > partial.total_seconds
+
+
+def test_one_output_token_has_no_time_per_output_token() -> None:
+    p = roofline.predict(deployment(), batch=4, prompt_tokens=128, output_tokens=1, max_num_batched_tokens=8192,
+                         max_num_seqs=1024)
+    assert p.tpot_seconds == 0.0
+    assert p.throughput_tokens_per_second == pytest.approx(4 / p.ttft_seconds)
+
+
+def test_a_request_larger_than_the_kv_cache_is_refused_with_the_documented_error() -> None:
+    d = deployment()
+    with pytest.raises(ValueError, match="does not fit in the KV cache"):
+        roofline.predict(d, batch=2, prompt_tokens=d.kv_capacity_tokens, output_tokens=16,
+                         max_num_batched_tokens=8192, max_num_seqs=1024)
