@@ -71,8 +71,17 @@ def _number(kind: type, low: float, text: str) -> Any:
 
 
 _positive_int = functools.partial(_number, int, 1)
-_positive_float = functools.partial(_number, float, 1e-9)
 _seed = functools.partial(_number, int, 0)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
 
 
 def _fraction(text: str) -> float:
