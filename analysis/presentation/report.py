@@ -52,7 +52,9 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
                 "backend": run.environment.get("backend", "local"), "started": run.origin,
                 "interrupted": bool(finished and finished[-1].get("interrupted")),
                 "complete": bool(finished) and len(run.phases) == len(run.scenario["stages"]),
-                "environment": run.environment, "slo": run.scenario.get("slo"), "validity": verdict},
+                "environment": run.environment, "slo": run.scenario.get("slo"), "validity": verdict,
+                "gpu": {name: spec["gpu"] for name, spec in run.scenario["services"].items()
+                        if spec.get("work") == "gpu" and spec.get("gpu")}},
         "phases": phases,
         "predictions": [withhold(row, verdict).as_dict() for row in rows],
         "hpa_lag_timeline": timeline,
@@ -317,11 +319,20 @@ def teaching_sentence(summary: dict) -> str:
     return "These predictions were locked before the run started."
 
 
+def gpu_lines(summary: dict) -> list[str]:
+    """What a GPU scenario emulates, first: profile, model, parallelism and the time scale."""
+    return [f"GPU: {service} emulates `{gpu['model']}` on `{gpu['profile']}` × {gpu['tensor_parallel_size']} "
+            f"(tensor parallel; the vLLM serving stack's fitted overheads, docs/gpu-emulator.md), "
+            f"{gpu['policy']} admission; time scale {gpu['time_scale']:g}: every GPU time in this report is "
+            f"emulated time × {gpu['time_scale']:g} on the wall clock."
+            for service, gpu in (summary["run"].get("gpu") or {}).items()]
+
+
 def intro(summary: dict) -> list[str]:
     run = summary["run"]
     env = run["environment"]
     state = "interrupted" if run["interrupted"] else ("complete" if run["complete"] else "incomplete")
-    return [f"Scenario `{run['scenario']}` on the `{run['backend']}` backend, run {state}. "
+    return [*gpu_lines(summary), f"Scenario `{run['scenario']}` on the `{run['backend']}` backend, run {state}. "
             f"Envoy: {env.get('envoy', '?')}; Prometheus: {env.get('prometheus', '?')}; "
             f"Locust {env.get('locust', '?')}; {env.get('cpu_count', '?')} cores; seed {env.get('seed', '?')}.",
             "Latencies are end to end from each request's *intended* start (open-loop arrivals), so "

@@ -25,6 +25,10 @@ GPU_SERVICES = ("inference",)
 """Services whose replicas stand for GPUs (docs/architecture.md: inference is the GPU-bound one)."""
 
 DEFAULT_GPU_PRICES_PER_HOUR = {
+    # AWS EC2 p4d.24xlarge (8 × A100 SXM4 40 GB), on-demand, us-east-1: $32.77/h → $4.096 per
+    # GPU-hour, as quoted for Q2 2024 by xither.com ("GPU compute costs: on-prem vs cloud vs spot").
+    # The emulated a100-sxm profile is the 80 GB part, whose instance (p4de) costs more: a lower bound.
+    "a100-sxm": 4.096,
     # AWS EC2 p5.48xlarge (8 × H100 SXM 80 GB), Linux on-demand, us-east-1: $55.04/h → $6.88 per
     # GPU-hour. Source: aws.amazon.com/ec2/pricing/on-demand/, as transcribed on 2026-11-09 by the
     # public survey github.com/datareceipts/data-receipts (109-gpu-pricing). Neoclouds list about

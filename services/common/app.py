@@ -3,8 +3,9 @@
 ``create_app(settings, registry)`` builds one replica: ``POST /v1/work`` (admit → queue → work →
 downstream calls → answer), ``/healthz`` (liveness: the process serves), ``/readyz`` (readiness:
 started, past its emulated start time, not faulted unready), ``/metrics`` and the fault admin API.
-Each service module only supplies its defaults; run one with
-``uvicorn --factory services.<name>.app:create_app``.
+Each service module supplies its defaults and, if it has one, its own kind of work
+(``work_model``, a ``working.WorkModel``: the inference service's emulated GPU); this module names
+no service. Run one with ``uvicorn --factory services.<name>.app:create_app``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import prometheus_client
 import pydantic
 from fastapi import responses
 
-from services.common import calling, faults, gpu_working, working
+from services.common import calling, faults, working
 from services.common import metrics as metrics_module
 from services.common import settings as settings_module
 
@@ -49,15 +50,17 @@ class WorkRequest(pydantic.BaseModel):
 class Replica:
     """Everything a request handler needs, created once per app."""
 
-    def __init__(self, settings: settings_module.ServiceSettings, metrics: metrics_module.ServiceMetrics) -> None:
+    def __init__(self, settings: settings_module.ServiceSettings, metrics: metrics_module.ServiceMetrics,
+                 work_model: working.WorkModel | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.work_model = work_model if work_model is not None and work_model.kind == settings.work else None
         self.station = working.Station(servers=settings.servers, queue_limit=settings.queue_limit)
         self.rng = random.Random(settings.seed)
         self.state = {"faults": faults.FaultState()}
         self.started_monotonic = time.monotonic()
         self.client: aiohttp.ClientSession | None = None
-        self.gpu = None  # services.inference.gpu.serving.AsyncEngine when work is "gpu"
+        self.worker = None  # what work_model.start() yielded (the inference service's emulated GPU)
 
     @property
     def faults(self) -> faults.FaultState:
@@ -68,7 +71,11 @@ class Replica:
         return started_for >= self.settings.ready_after_seconds and not self.faults.unready and self.is_alive()
 
     def is_alive(self) -> bool:
-        return not (self.gpu is not None and self.gpu.is_failed)
+        return not (self.worker is not None and self.work_model.is_failed(self.worker))
+
+    def apply_faults(self, state: faults.FaultState) -> None:
+        if self.worker is not None:
+            self.work_model.apply_faults(self.worker, state)
 
     def update_gauges(self) -> None:
         service = self.settings.service
@@ -91,10 +98,11 @@ class Replica:
             if self.faults.injects_error(self.rng):
                 self.metrics.faults.labels(service, "error").inc()
                 return error_response(503, f"{service}: injected fault", headers={faults.FAULT_HEADER: "injected"})
-            if self.gpu is not None:
-                failure = await gpu_working.generate(self.gpu, body)
+            if self.worker is not None:
+                failure = await self.work_model.serve(self.worker, body)
                 if failure is not None:
-                    return error_response(503, f"{service}: {failure}", headers={faults.FAULT_HEADER: "gpu"})
+                    return error_response(503, f"{service}: {failure}",
+                                          headers={faults.FAULT_HEADER: self.work_model.kind})
             else:
                 await self.work(granted_at)
         finally:
@@ -137,11 +145,18 @@ def error_response(status: int, detail: str, *, shed: bool = False,
 def create_app(
     settings: settings_module.ServiceSettings | None = None,
     registry: prometheus_client.CollectorRegistry | None = None,
+    *,
+    work_model: working.WorkModel | None = None,
 ) -> fastapi.FastAPI:
+    """One replica; ``work_model`` serves ``work`` settings beyond wait and cpu (its ``kind``)."""
     settings = settings or settings_module.load_settings()
+    if settings.work not in ("wait", "cpu") and (work_model is None or work_model.kind != settings.work):
+        raise SystemExit(f"invalid service settings:\n  TAILSTORM_WORK: {settings.work!r} work needs the work model "
+                         f"of a service that has one, and the {settings.service} service has none; use 'wait' or "
+                         f"'cpu'.")
     registry = registry or prometheus_client.CollectorRegistry()
     prometheus_client.ProcessCollector(registry=registry)
-    replica = Replica(settings, metrics_module.create_metrics(settings, registry))
+    replica = Replica(settings, metrics_module.create_metrics(settings, registry), work_model)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: fastapi.FastAPI):
@@ -149,8 +164,8 @@ def create_app(
         connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=3.0)
         async with contextlib.AsyncExitStack() as stack:
             replica.client = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
-            if settings.work == "gpu":
-                replica.gpu = await stack.enter_async_context(gpu_working.create_engine(settings, registry))
+            if replica.work_model is not None:
+                replica.worker = await stack.enter_async_context(replica.work_model.start(settings, registry))
             replica.started_monotonic = time.monotonic()
             logger.info("%s/%s serving with %d servers", settings.service, settings.replica, settings.servers)
             yield
@@ -158,7 +173,7 @@ def create_app(
     app = fastapi.FastAPI(title=f"tailstorm {settings.service}", lifespan=lifespan)
     app.state.replica = replica
     app.include_router(faults.create_router(state_holder=replica.state, token=settings.admin_token,
-                                            on_change=lambda f: gpu_working.apply_faults(replica.gpu, f)))
+                                            on_change=replica.apply_faults))
 
     @app.post(ROUTE)
     async def handle(request: fastapi.Request,

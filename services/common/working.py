@@ -6,14 +6,18 @@ strict FIFO order for one of ``servers`` servers, hold it for a sampled service 
 it. Downstream calls happen after the server is released, so each service is its own queue and
 the chain is a tandem network. ``work="wait"`` sleeps (a GPU or disk the CPU does not see);
 ``work="cpu"`` burns that much thread CPU time, which is what CPU-based autoscaling measures.
+Any other kind of work (``work="gpu"``) is a ``WorkModel`` that the service owning it hands to the
+runtime, so this shared code stays free of any one service.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
 import random
 import time
+import typing
 
 from services.common import settings as settings_module
 
@@ -97,3 +101,32 @@ class Station:
                 future.set_result(time.monotonic())  # hand the server to the next in line, now
                 return
         self.busy -= 1
+
+
+class WorkModel(typing.Protocol):
+    """A service's own kind of work (the inference service's ``work: gpu``), handed to the runtime.
+
+    The shared runtime names no service: a service whose work is more than a sampled service time
+    passes an object with these methods to ``app.create_app(..., work_model=...)``, and the runtime
+    calls it for every request of a replica whose ``work`` setting equals ``kind``.
+    """
+
+    kind: str
+    """The ``work`` setting this model serves (e.g. ``"gpu"``)."""
+
+    def start(self, settings: settings_module.ServiceSettings,
+              registry: typing.Any) -> contextlib.AbstractAsyncContextManager[typing.Any]:
+        """The replica's worker (e.g. an emulated GPU) as an async context: started on enter, stopped on exit."""
+        ...
+
+    async def serve(self, worker: typing.Any, body: dict) -> str | None:
+        """Do one request's work; None on success, else why it failed (answered 503)."""
+        ...
+
+    def apply_faults(self, worker: typing.Any, faults: typing.Any) -> None:
+        """Make the worker match the fault state just set through the admin API."""
+        ...
+
+    def is_failed(self, worker: typing.Any) -> bool:
+        """Whether the worker is dead (the replica is then neither live nor ready)."""
+        ...

@@ -2,8 +2,11 @@
 
 Aspects: a request is served by the engine and shows in the vLLM- and DCGM-style metrics; the GPU
 faults set through the admin API take effect (ECC error: 503, not live, not ready, until cleared);
-on the real stack under load the replica's CPU stays low while the GPU-utilisation gauge is high.
+on the real stack under load the replica's CPU stays low while the GPU-utilisation gauge is high;
+the GPU is the inference service's work model, handed to the shared runtime, which cannot run
+``work: gpu`` without it and imports no single service.
 """
+import ast
 import concurrent.futures
 import pathlib
 import threading
@@ -11,6 +14,7 @@ import time
 
 import httpx
 import prometheus_client
+import pytest
 from fastapi.testclient import TestClient
 
 from schema import events as events_module
@@ -18,6 +22,7 @@ from deploy.local import backend as local_backend
 from schema import scenario as scenario_module
 from services.common import app as runtime
 from services.common import settings
+from services.inference import app as inference_app
 
 TOKEN = {"x-tailstorm-admin-token": "t"}
 
@@ -26,7 +31,7 @@ def gpu_app(**gpu):
     registry = prometheus_client.CollectorRegistry()
     spec = settings.ServiceSettings(service="inference", work="gpu", servers=16, admin_token="t",
                                     gpu={"time_scale": 0.05, **gpu})
-    return runtime.create_app(spec, registry), registry
+    return inference_app.create_app(spec, registry), registry
 
 
 def test_a_request_runs_on_the_emulated_gpu_and_is_measured():
@@ -92,3 +97,32 @@ def test_under_load_the_gpu_replica_uses_little_cpu_while_the_gpu_gauge_is_high(
     busy = sorted(gauge_readings)[len(gauge_readings) // 2]
     assert busy >= 80, gauge_readings  # the emulated GPU was busy most of the time
     assert cpu / wall < 0.35, (cpu, wall)  # while the replica used well under half a core
+
+
+def test_the_shared_runtime_cannot_run_gpu_work_without_the_work_model_a_service_hands_it():
+    spec = settings.ServiceSettings(service="gateway", work="gpu")
+    with pytest.raises(SystemExit, match="TAILSTORM_WORK"):
+        runtime.create_app(spec, prometheus_client.CollectorRegistry())
+
+
+def imported_modules(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_shared_runtime_imports_no_single_service():
+    root = pathlib.Path(__file__).parents[2]
+    services = set(settings.SERVICE_NAMES)
+    assert {path.name for path in (root / "services").iterdir() if (path / "app.py").exists()} - services == {"common"}
+    offending = {f"{path.relative_to(root)}: {name}"
+                 for path in (root / "services" / "common").rglob("*.py")
+                 for name in imported_modules(path)
+                 if any(name == f"services.{s}" or name.startswith(f"services.{s}.") for s in services)}
+    assert offending == set()

@@ -24,6 +24,9 @@ One step (vLLM ``v1/core/sched/scheduler.py``, ``Scheduler.schedule``):
    prefill gives the first token). A sequence that has produced ``output_tokens`` finishes and
    frees its blocks.
 
+``run_decode_stretch`` runs the coming steps that can only be pure decodes in one call, with the
+same arithmetic as ``step()``: workload drivers use it to replay long outputs cheaply.
+
 Faults: ``set_clock_factor`` (thermal throttling scales compute and memory throughput), ``stall``
 (no progress until ``clear_stall``; time still passes and counts as busy, as DCGM shows a hung
 kernel at 100 %), ``inject_ecc_error`` (the next step fails every in-flight request and raises
@@ -47,9 +50,12 @@ from services.inference.gpu import roofline
 
 # vllm/engine/arg_utils.py (EngineArgs batch defaults, V1): on GPUs with >= 70 GiB that are not
 # A100 (H100, H200) the OpenAI API server uses max_num_batched_tokens 8192 and max_num_seqs 1024;
-# on smaller GPUs 2048 and 256.
+# on smaller GPUs, and on A100, 2048 and 256.
 LARGE_GPU_BYTES = 70 * hardware_module.GIB
 """Device memory from which vLLM picks its larger batch defaults."""
+
+SMALL_LIMIT_GPUS = ("a100-sxm",)
+"""Profiles vLLM gives the smaller defaults whatever their memory (it checks for "a100" in the name)."""
 
 LARGE_GPU_LIMITS = (8192, 1024)
 """(max_num_batched_tokens, max_num_seqs) of the vLLM API server on H100/H200-class GPUs."""
@@ -99,6 +105,12 @@ class EngineSettings:
 
     kv_capacity_tokens: int | None = None
     """Override of the KV pool size in tokens (to make KV pressure cheap to reach); None: roofline."""
+
+    kv_pool_rule: str = "vllm"
+    """How the KV pool is sized from free memory (``roofline.KV_POOL_RULES``; see ``stacks``)."""
+
+    gqa_kv_reuse: bool = True
+    """Whether decode attention reads a KV head once per query-head group (``roofline.Deployment``)."""
 
     step_jitter: float = 0.0
     """Sigma of a log-normal multiplicative noise on each step's duration; 0: exact roofline."""
@@ -224,6 +236,31 @@ class StepResult:
         return self.start_seconds + self.duration_seconds
 
 
+@dataclasses.dataclass(frozen=True)
+class DecodeStretch:
+    """Consecutive pure-decode steps run in one call (``Engine.run_decode_stretch``)."""
+
+    steps: int
+    """Steps run."""
+
+    start_seconds: float
+    """Emulated time the first step began."""
+
+    end_seconds: float
+    """Emulated time the last step ended."""
+
+    running: int
+    """Sequences decoding in every step (none finished, none was admitted or preempted)."""
+
+    kv_usage: float
+    """KV blocks held after the last step, 0..1."""
+
+    @property
+    def scheduled_tokens(self) -> int:
+        """Tokens run through the model: one per running sequence per step."""
+        return self.steps * self.running
+
+
 class _Sequence:
     """Mutable scheduler state of one request."""
 
@@ -345,7 +382,8 @@ class _Outcome:
 
 def batch_limits(hardware: hardware_module.HardwareProfile) -> tuple[int, int]:
     """vLLM's API-server defaults (max_num_batched_tokens, max_num_seqs) for this GPU."""
-    return LARGE_GPU_LIMITS if hardware.memory_bytes >= LARGE_GPU_BYTES else SMALL_GPU_LIMITS
+    large = hardware.memory_bytes >= LARGE_GPU_BYTES and hardware.name not in SMALL_LIMIT_GPUS
+    return LARGE_GPU_LIMITS if large else SMALL_GPU_LIMITS
 
 
 class Engine:
@@ -356,7 +394,8 @@ class Engine:
         self.settings = settings = settings or EngineSettings()
         self.deployment = roofline.Deployment(
             hardware=hardware, model=model, tensor_parallel_size=settings.tensor_parallel_size,
-            gpu_memory_utilization=settings.gpu_memory_utilization, efficiency=settings.efficiency)
+            gpu_memory_utilization=settings.gpu_memory_utilization, efficiency=settings.efficiency,
+            kv_pool_rule=settings.kv_pool_rule, gqa_kv_reuse=settings.gqa_kv_reuse)
         default_tokens, default_seqs = batch_limits(hardware)
         self.max_num_batched_tokens = settings.max_num_batched_tokens or default_tokens
         self.max_num_seqs = settings.max_num_seqs or default_seqs
@@ -513,7 +552,83 @@ class Engine:
         self._busy_seconds += duration
         return self._complete(plan, start=start, duration=duration, cost=cost)
 
+    def run_decode_stretch(self, *, max_steps: int, until_seconds: float = math.inf) -> DecodeStretch | None:
+        """Run the coming pure-decode steps in one go, exactly as ``step()`` would; None if there are none.
+
+        A stretch is a run of steps in which every running sequence decodes one token and nothing
+        else can happen: no sequence finishes (the stretch stops one step before the first finish),
+        the KV cache grows without preempting anyone, and the head of the waiting queue cannot be
+        admitted (the batch is full or its first chunk does not fit even now, and free blocks only
+        shrink while decoding). Each step's duration is the same roofline cost and jitter draw that
+        ``step()`` computes, added to the clock in the same order, so records are identical to
+        stepping one by one; only the per-step results are not built. A step starts only while the
+        clock is before ``until_seconds`` (the next arrival of an open-loop driver).
+        """
+        window = min(max_steps, self._decode_window())
+        if window < 1:
+            return None
+        steps = self._growth_limited(window)
+        if steps < 1:
+            return None
+        start, context = self._now, sum(s.computed_tokens for s in self._running)
+        count, done = len(self._running), 0
+        while done < steps and (done == 0 or self._now < until_seconds):
+            shape = roofline.StepShape(new_tokens=count, sampled_sequences=count,
+                                       attention_pairs=context + count, context_tokens=context)
+            cost = roofline.step_cost(self.deployment, shape, clock_factor=self._clock_factor)
+            duration = self._jittered(cost.total_seconds)
+            self._now += duration
+            self._busy_seconds += duration
+            context += count
+            done += 1
+        for sequence in self._running:
+            sequence.computed_tokens += done
+            sequence.generated_tokens += done
+            sequence.last_token_seconds = self._now
+            self.allocator.grow_to(sequence.request_id, tokens=sequence.computed_tokens)
+        return DecodeStretch(steps=done, start_seconds=start, end_seconds=self._now, running=count,
+                             kv_usage=self.allocator.usage)
+
     # --- internals ---------------------------------------------------------------------------
+
+    def _decode_window(self) -> int:
+        """Steps before anything but decoding could happen (0 if the next step is not a pure decode)."""
+        if self._failure is not None or self._ecc_pending or self._stalled or not self._running:
+            return 0
+        if len(self._running) > self.max_num_batched_tokens:
+            return 0
+        if any(s.generated_tokens < 1 or s.known_tokens - s.computed_tokens != 1 for s in self._running):
+            return 0
+        if self._head_admissible():
+            return 0
+        return min(s.output_tokens - s.generated_tokens for s in self._running) - 1
+
+    def _head_admissible(self) -> bool:
+        """Whether the next step would admit the waiting head (after the running batch grows by a token)."""
+        budget = self.max_num_batched_tokens - len(self._running)
+        if not self._waiting or budget <= 0 or len(self._running) >= self.max_num_seqs:
+            return False
+        head = self._waiting.peek()
+        chunk = min(head.known_tokens - head.computed_tokens, budget)
+        head_blocks = self.allocator.blocks_needed(head.computed_tokens + chunk) - self.allocator.held_by(head.request_id)
+        return head_blocks <= self.allocator.free_blocks - self._extra_blocks(1)
+
+    def _extra_blocks(self, steps: int) -> int:
+        """Blocks the running batch needs beyond what it holds after ``steps`` more decode tokens each."""
+        allocator = self.allocator
+        return sum(max(0, allocator.blocks_needed(s.computed_tokens + steps) - allocator.held_by(s.request_id))
+                   for s in self._running)
+
+    def _growth_limited(self, window: int) -> int:
+        """The most steps (up to ``window``) the running batch can grow through without a preemption."""
+        free = self.allocator.free_blocks
+        if self._extra_blocks(window) <= free:
+            return window
+        low, high = 0, window  # extra(low) fits, extra(high) does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if self._extra_blocks(middle) <= free else (low, middle)
+        return low
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:

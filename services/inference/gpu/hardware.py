@@ -1,4 +1,4 @@
-"""GPU hardware profiles: the datasheet constants the roofline is built from.
+"""GPU hardware profiles: the datasheet constants the roofline is built from (A100, H100, H200, L4).
 
 Peak tensor throughput is the *dense* figure. NVIDIA datasheets headline the 2:4 structured
 sparsity number (H100 SXM BF16 "1,979 TFLOPS*", footnote "with sparsity"), which is twice the dense
@@ -38,8 +38,8 @@ class HardwareProfile:
     dense_bf16_flops_per_second: float
     """Peak dense BF16/FP16 tensor-core throughput, FLOP/s, without 2:4 sparsity."""
 
-    dense_fp8_flops_per_second: float
-    """Peak dense FP8 tensor-core throughput, FLOP/s, without 2:4 sparsity."""
+    dense_fp8_flops_per_second: float | None
+    """Peak dense FP8 tensor-core throughput, FLOP/s, without 2:4 sparsity; None: no FP8 tensor cores."""
 
     memory_bytes: int
     """Device memory capacity in bytes, as the datasheet states it."""
@@ -56,7 +56,8 @@ class HardwareProfile:
     def __post_init__(self) -> None:
         for field in ("dense_bf16_flops_per_second", "dense_fp8_flops_per_second",
                       "memory_bandwidth_bytes_per_second", "interconnect_bytes_per_second"):
-            if getattr(self, field) <= 0:
+            value = getattr(self, field)
+            if value is not None and value <= 0:
                 raise ValueError(f"{field} of {self.name} must be positive: it is a rate.")
         if self.memory_bytes <= DRIVER_RESERVED_BYTES:
             raise ValueError(f"memory_bytes of {self.name} must exceed the driver's reservation.")
@@ -69,6 +70,8 @@ class HardwareProfile:
     def dense_flops_per_second(self, *, bytes_per_value: int) -> float:
         """Peak dense tensor throughput for weights of ``bytes_per_value`` (2: BF16, 1: FP8)."""
         if bytes_per_value == 1:
+            if self.dense_fp8_flops_per_second is None:
+                raise ValueError(f"{self.name} has no FP8 tensor cores: serve the BF16 model on it.")
             return self.dense_fp8_flops_per_second
         if bytes_per_value == 2:
             return self.dense_bf16_flops_per_second
@@ -124,7 +127,25 @@ L4 = HardwareProfile(
 )
 """NVIDIA L4 24 GB: a small inference GPU for contrast (a twelfth of H100's bandwidth)."""
 
-PROFILES: dict[str, HardwareProfile] = {profile.name: profile for profile in (H100_SXM, H200_SXM, L4)}
+A100_SXM = HardwareProfile(
+    name="a100-sxm",
+    dcgm_model_name="NVIDIA A100-SXM4-80GB",
+    # NVIDIA A100 Tensor Core GPU datasheet (2021), A100 80GB SXM column: BF16 tensor 312 TFLOPS,
+    # 624 "with sparsity"; Ampere has no FP8 tensor cores (FP8 arrived with Hopper).
+    dense_bf16_flops_per_second=312.0 * TERA,
+    dense_fp8_flops_per_second=None,
+    # Same datasheet: 80 GB HBM2e, 2,039 GB/s.
+    memory_bytes=80 * GIB,
+    memory_bandwidth_bytes_per_second=2.039 * TERA,
+    # Same datasheet: NVLink 600 GB/s (third generation, bidirectional) = 300 GB/s per direction.
+    interconnect_bytes_per_second=300e9,
+    interconnect_name="NVLink 3 (600 GB/s bidirectional)",
+)
+"""NVIDIA A100 SXM4 80 GB: the previous generation, BF16 only."""
+
+PROFILES: dict[str, HardwareProfile] = {
+    profile.name: profile for profile in (A100_SXM, H100_SXM, H200_SXM, L4)
+}
 """Every hardware profile by its command-line key."""
 
 

@@ -7,11 +7,18 @@
 - ``run_open_loop``: Poisson arrivals at a fixed rate, whatever the engine does (load tests).
 
 Every runner stops with ``RuntimeError`` after ``max_steps`` and raises ``errors.EngineStalled``
-if the engine is stalled with work to do, so no run can spin forever.
+if the engine is stalled with work to do, so no run can spin forever. Runs of pure decode steps go
+through ``Engine.run_decode_stretch`` (same records, a fraction of the Python work), which is what
+keeps long-output replays of hundreds of concurrent requests fast enough for the tests.
+
+Latency summaries (``WorkloadResult.summary``) give the mean and the 50th, 90th and 99th
+percentiles of TTFT, TPOT and end-to-end latency over the measured requests; percentiles
+interpolate linearly between order statistics (``percentile``).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import statistics
 
@@ -20,6 +27,22 @@ from services.inference.gpu import errors
 
 DEFAULT_MAX_STEPS = 2_000_000
 """Upper bound on steps per run; a run needing more is a bug or a mistake in its arguments."""
+
+PERCENTILES = (50, 90, 99)
+"""Percentiles every latency summary reports."""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values``, interpolating linearly between order statistics."""
+    if not values:
+        raise ValueError("percentile of no values: the run finished no measured request.")
+    if not 0 <= q <= 100:
+        raise ValueError(f"q must be in 0..100, got {q}.")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +104,15 @@ class WorkloadResult:
         """Preemptions summed over all requests."""
         return sum(r.preemptions for r in self.records)
 
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean and ``PERCENTILES`` of TTFT, TPOT and end-to-end latency (seconds) of the measured requests."""
+        measured = self.measured
+        columns = {"ttft_seconds": [r.ttft_seconds for r in measured],
+                   "e2e_seconds": [r.e2e_seconds for r in measured],
+                   "tpot_seconds": [r.tpot_seconds for r in measured if r.output_tokens > 1]}
+        return {name: {"mean": statistics.fmean(values), **{f"p{q}": percentile(values, q) for q in PERCENTILES}}
+                for name, values in columns.items() if values}
+
 
 @dataclasses.dataclass
 class _Tally:
@@ -97,6 +129,12 @@ class _Tally:
         self.scheduled_tokens += result.scheduled_tokens
         self.lost_tokens += result.lost_tokens
 
+    def add_stretch(self, stretch: engine_module.DecodeStretch) -> None:
+        self.steps += stretch.steps
+        self.max_running = max(self.max_running, stretch.running)
+        self.max_kv_usage = max(self.max_kv_usage, stretch.kv_usage)
+        self.scheduled_tokens += stretch.scheduled_tokens
+
 
 def _step(engine: engine_module.Engine, tally: _Tally, max_steps: int) -> engine_module.StepResult:
     if tally.steps >= max_steps:
@@ -108,6 +146,16 @@ def _step(engine: engine_module.Engine, tally: _Tally, max_steps: int) -> engine
         raise RuntimeError("the scheduler made no progress although requests are in flight.")
     tally.add(result)
     return result
+
+
+def _progress(engine: engine_module.Engine, tally: _Tally, max_steps: int, *,
+              until_seconds: float = math.inf) -> engine_module.StepResult | None:
+    """Run the coming decode stretch (None) or, if there is none, one step (its result)."""
+    stretch = engine.run_decode_stretch(max_steps=max_steps - tally.steps, until_seconds=until_seconds)
+    if stretch is not None:
+        tally.add_stretch(stretch)
+        return None
+    return _step(engine, tally, max_steps)
 
 
 def _result(engine: engine_module.Engine, ids: list[int], tally: _Tally, *, start: float, measured_from: int,
@@ -129,7 +177,7 @@ def run_burst(engine: engine_module.Engine, *, batch: int, prompt_tokens: int, o
            for _ in range(batch)]
     tally = _Tally()
     while engine.has_work:
-        _step(engine, tally, max_steps)
+        _progress(engine, tally, max_steps)
     duration = engine.now_seconds - start
     return _result(engine, ids, tally, start=start, measured_from=0,
                    throughput=batch * output_tokens / duration)
@@ -150,8 +198,8 @@ def run_closed_loop(engine: engine_module.Engine, *, concurrency: int, requests:
     ids = [engine.submit(prompt_tokens=prompt_tokens, output_tokens=output_tokens) for _ in range(concurrency)]
     tally = _Tally()
     while engine.has_work:
-        result = _step(engine, tally, max_steps)
-        for _ in result.finished:
+        result = _progress(engine, tally, max_steps)
+        for _ in result.finished if result is not None else ():
             if len(ids) < requests:
                 ids.append(engine.submit(prompt_tokens=prompt_tokens, output_tokens=output_tokens))
     warmup = concurrency if warmup_requests is None else warmup_requests
@@ -196,7 +244,8 @@ def run_open_loop(engine: engine_module.Engine, *, arrival_seconds: list[float],
                                      priority=priority, arrival_seconds=arrival))
             index += 1
         if engine.has_work:
-            _step(engine, tally, max_steps)
+            until = pending[index][0] if index < len(pending) else math.inf
+            _progress(engine, tally, max_steps, until_seconds=until)
     start = arrival_seconds[0]
     end = max(engine.records[i].finish_seconds for i in ids)
     return _result(engine, ids, tally, start=start, measured_from=0,

@@ -88,3 +88,14 @@ def test_tailstorm_report_rebuilds_and_names_a_missing_file(smoke_run, tmp_path,
 ])
 def test_jsonable_writes_non_finite_numbers_as_null(value, expected):
     assert report.jsonable(value) == expected
+
+
+def test_a_gpu_scenario_states_profile_model_and_time_scale_first():
+    gpu = {"profile": "h100-sxm", "model": "llama-3-8b", "tensor_parallel_size": 2, "policy": "priority",
+           "time_scale": 4.0, "kv_capacity_tokens": None}
+    summary = {"run": {"gpu": {"inference": gpu}, "environment": {}, "scenario": "gpu-spike", "backend": "local",
+                       "interrupted": False, "complete": True}}
+    first = report.intro(summary)[0]
+    assert first.startswith("GPU: inference emulates `llama-3-8b` on `h100-sxm` × 2 (tensor parallel")
+    assert "priority admission; time scale 4: every GPU time in this report is emulated time × 4" in first
+    assert not report.gpu_lines({"run": {"gpu": {}}})

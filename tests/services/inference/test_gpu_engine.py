@@ -10,7 +10,11 @@ We test these aspects:
 - FIFO versus priority admission order;
 - queueing delay explodes once the KV cache is full, and throughput saturates with concurrency;
 - at batch 1 the engine agrees with the closed form;
-- faults: clock factor, stall, ECC crash; abort; impossible requests are rejected.
+- faults: clock factor, stall, ECC crash; abort; impossible requests are rejected;
+- a run of pure decode steps in one call (``run_decode_stretch``) gives the same records as
+  stepping one by one, under jitter, preemption and open-loop arrivals;
+- a request of one output token has no time per output token; a block size below one is rejected;
+- vLLM gives A100 its smaller batch defaults whatever its memory; latency percentiles interpolate.
 """
 from __future__ import annotations
 
@@ -247,3 +251,83 @@ def test_requests_that_can_never_be_served_are_rejected(prompt: int, output: int
 def test_an_arrival_after_the_engine_clock_is_rejected() -> None:
     with pytest.raises(ValueError, match="after the engine clock"):
         make_engine().submit(prompt_tokens=8, output_tokens=8, arrival_seconds=1.0)
+
+
+def _records_both_ways(run) -> tuple[object, object]:  # type: ignore[no-untyped-def]
+    fast = run()
+    original = engine.Engine.run_decode_stretch
+    engine.Engine.run_decode_stretch = lambda self, **kwargs: None  # type: ignore[method-assign]
+    try:
+        slow = run()
+    finally:
+        engine.Engine.run_decode_stretch = original  # type: ignore[method-assign]
+    return fast, slow
+
+
+@pytest.mark.parametrize("workload", ["closed-loop-with-jitter-and-preemption", "open-loop", "burst"])
+def test_decode_stretches_give_the_same_records_as_stepping_one_by_one(workload: str) -> None:
+    def run() -> tuple[engine.RequestRecord, ...]:
+        if workload == "open-loop":
+            arrivals = workloads.poisson_arrivals(arrival_rate_per_second=6.0, requests=80, seed=1)
+            return workloads.run_open_loop(make_engine(kv_capacity_tokens=8192), arrival_seconds=arrivals,
+                                           prompt_tokens=512, output_tokens=200).records
+        if workload == "burst":
+            return workloads.run_burst(make_engine(), batch=48, prompt_tokens=128, output_tokens=300).records
+        eng = make_engine(kv_capacity_tokens=12_000, step_jitter=0.1, seed=3)
+        return workloads.run_closed_loop(eng, concurrency=40, requests=160, prompt_tokens=300,
+                                         output_tokens=150).records
+
+    fast, slow = _records_both_ways(run)
+    assert fast == slow
+    if workload.startswith("closed"):
+        assert any(record.preemptions for record in fast)  # the stretches stopped before each preemption
+
+
+def test_a_decode_stretch_stops_before_the_first_finish_and_runs_only_pure_decodes() -> None:
+    eng = make_engine()
+    short = eng.submit(prompt_tokens=64, output_tokens=10)
+    eng.submit(prompt_tokens=64, output_tokens=50)
+    assert eng.run_decode_stretch(max_steps=1000) is None  # the next step is a prefill
+    eng.step()
+    stretch = eng.run_decode_stretch(max_steps=1000)
+    assert stretch is not None and (stretch.steps, stretch.running) == (8, 2)
+    finishing = eng.step()
+    assert [record.request_id for record in finishing.finished] == [short]
+
+
+def test_a_single_output_token_has_no_time_per_output_token() -> None:
+    eng = make_engine()
+    request = eng.submit(prompt_tokens=100, output_tokens=1)
+    drain(eng)
+    assert eng.records[request].tpot_seconds == 0.0
+    assert eng.records[request].e2e_seconds == eng.records[request].ttft_seconds > 0
+
+
+@pytest.mark.parametrize("block_size", [0, -1])
+def test_engine_settings_reject_a_block_size_below_one_token(block_size: int) -> None:
+    with pytest.raises(ValueError, match="block_size_tokens"):
+        engine.EngineSettings(block_size_tokens=block_size)
+
+
+def test_vllm_gives_a100_its_smaller_batch_defaults_whatever_its_memory() -> None:
+    assert engine.batch_limits(hardware.A100_SXM) == engine.SMALL_GPU_LIMITS
+    assert engine.batch_limits(hardware.H100_SXM) == engine.LARGE_GPU_LIMITS
+    assert hardware.A100_SXM.memory_bytes == hardware.H100_SXM.memory_bytes
+
+
+@pytest.mark.parametrize(("q", "value"), [pytest.param(0, 1.0, id="p0"), pytest.param(50, 2.5, id="p50"),
+                                          pytest.param(90, 3.7, id="p90"), pytest.param(100, 4.0, id="p100")])
+def test_percentiles_interpolate_linearly_between_order_statistics(q: float, value: float) -> None:
+    assert workloads.percentile([4.0, 1.0, 3.0, 2.0], q) == pytest.approx(value)
+
+
+def test_a_run_summary_reports_mean_and_percentiles_of_the_measured_requests() -> None:
+    eng = make_engine(kv_capacity_tokens=8192)
+    arrivals = workloads.poisson_arrivals(arrival_rate_per_second=8.0, requests=60, seed=2)
+    run = workloads.run_open_loop(eng, arrival_seconds=arrivals, prompt_tokens=256, output_tokens=64)
+    summary = run.summary()
+    ttfts = [r.ttft_seconds for r in run.records]
+    assert summary["ttft_seconds"]["mean"] == pytest.approx(statistics.fmean(ttfts))
+    assert summary["ttft_seconds"]["p99"] == pytest.approx(workloads.percentile(ttfts, 99))
+    assert summary["ttft_seconds"]["p50"] <= summary["ttft_seconds"]["p90"] <= max(ttfts)
+    assert set(summary) == {"ttft_seconds", "tpot_seconds", "e2e_seconds"}

@@ -4,7 +4,8 @@ We test these aspects:
 - tokens round up to whole 16-token blocks;
 - growth is all-or-nothing when blocks run out;
 - freeing returns every block an owner held;
-- random growth and frees never take more blocks than exist (seeded).
+- random growth and frees never take more blocks than exist (seeded);
+- a pool or block size below one is rejected.
 """
 from __future__ import annotations
 
@@ -68,3 +69,14 @@ def test_random_growth_and_frees_never_exceed_the_pool() -> None:
 def test_an_empty_pool_is_rejected() -> None:
     with pytest.raises(ValueError, match="total_blocks"):
         kvcache.BlockAllocator(total_blocks=0)
+
+
+@pytest.mark.parametrize("block_size", [0, -16])
+def test_a_block_size_below_one_token_is_rejected(block_size: int) -> None:
+    with pytest.raises(ValueError, match="block_size_tokens"):
+        kvcache.BlockAllocator(total_blocks=8, block_size_tokens=block_size)
+
+
+def test_a_block_size_of_one_token_is_accepted() -> None:
+    allocator = kvcache.BlockAllocator(total_blocks=8, block_size_tokens=1)
+    assert allocator.blocks_needed(5) == 5

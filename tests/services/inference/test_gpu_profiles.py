@@ -2,9 +2,11 @@
 
 We test these aspects:
 - peak tensor throughput is the dense datasheet figure, not the 2:4-sparsity one;
-- H200 has H100's compute and more, faster memory (docs/gpu-emulator.md constants);
-- parameter counts derived from the shapes match the model cards;
-- KV bytes per token follow 2 x layers x kv_heads x head_dim x bytes, FP8 halves them;
+- H200 has H100's compute and more, faster memory; A100 has a third of the BF16 peak and no FP8;
+- parameter counts derived from the shapes match the model cards, active parameters of the MoE too;
+- KV bytes per token follow 2 x layers x kv_heads x head_dim x bytes, and the KV precision is
+  independent of the weights' (FP8 weights with a 16-bit KV cache);
+- a mixture-of-experts step touches E (1 - (1 - k/E)^n) experts: k at one token, nearly all at many;
 - KV heads are split over tensor-parallel GPUs and replicated when there are fewer;
 - unknown names are rejected with the known ones listed.
 """
@@ -56,9 +58,44 @@ def test_fp8_variant_halves_weight_bytes_and_keeps_the_shape() -> None:
 
 def test_kv_heads_are_split_over_gpus_and_replicated_when_fewer() -> None:
     model = models.LLAMA_3_70B
-    per_head = 2 * model.layers * model.head_dim * model.bytes_per_value
+    per_head = 2 * model.layers * model.head_dim * model.kv_bytes_per_value
     assert model.kv_bytes_per_token_per_gpu(tensor_parallel_size=4) == 2 * per_head
     assert model.kv_bytes_per_token_per_gpu(tensor_parallel_size=16) == per_head
+
+
+def test_a100_has_a_third_of_h100s_bf16_peak_and_no_fp8_tensor_cores() -> None:
+    a100 = hardware.A100_SXM
+    assert a100.dense_bf16_flops_per_second == pytest.approx(312e12)
+    assert a100.memory_bandwidth_bytes_per_second == pytest.approx(2.039e12)
+    with pytest.raises(ValueError, match="no FP8 tensor cores"):
+        a100.dense_flops_per_second(bytes_per_value=1)
+
+
+def test_the_moe_model_runs_its_card_s_active_parameters_per_token() -> None:
+    mixtral = models.MIXTRAL_8X7B
+    assert mixtral.active_parameters == pytest.approx(mixtral.published_active_parameters, rel=0.01)
+    assert mixtral.active_layer_parameters == mixtral.dense_layer_parameters + 32 * 2 * mixtral.expert_parameters
+
+
+@pytest.mark.parametrize(("tokens", "experts"), [
+    pytest.param(0, 0.0, id="no-token"), pytest.param(1, 2.0, id="one-token-touches-k"),
+    pytest.param(3, 8 * (1 - (6 / 8) ** 3), id="three-tokens"),
+])
+def test_a_moe_step_touches_the_expected_number_of_distinct_experts(tokens: int, experts: float) -> None:
+    assert models.MIXTRAL_8X7B.experts_touched(tokens) == pytest.approx(experts)
+
+
+def test_a_large_batch_touches_nearly_every_expert_and_a_dense_model_has_none() -> None:
+    assert models.MIXTRAL_8X7B.experts_touched(64) == pytest.approx(8, abs=1e-6)
+    assert models.LLAMA_3_8B.experts_touched(64) == 0.0
+
+
+def test_kv_precision_is_independent_of_weight_precision() -> None:
+    fp8 = models.get_model("llama-3-70b-fp8")
+    fp8_weights_bf16_kv = models.with_kv_bytes(fp8, 2)
+    assert fp8_weights_bf16_kv.weight_bytes == fp8.weight_bytes == models.LLAMA_3_70B.weight_bytes // 2
+    assert fp8_weights_bf16_kv.kv_bytes_per_token == 2 * fp8.kv_bytes_per_token == models.LLAMA_3_70B.kv_bytes_per_token
+    assert fp8_weights_bf16_kv.name == "llama-3-70b-fp8-kv16"
 
 
 def test_peak_for_an_unsupported_precision_is_rejected() -> None:
@@ -67,7 +104,7 @@ def test_peak_for_an_unsupported_precision_is_rejected() -> None:
 
 
 @pytest.mark.parametrize(("lookup", "name"), [
-    pytest.param(hardware.get_profile, "a100", id="profile"),
+    pytest.param(hardware.get_profile, "b200", id="profile"),
     pytest.param(models.get_model, "gpt-5", id="model"),
 ])
 def test_unknown_names_are_rejected_with_the_known_ones(lookup, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -1,8 +1,17 @@
 """Roofline step times, KV capacity and closed-form predictions.
 
 We test these aspects:
-- KV capacity reproduces vLLM's memory profile of Llama-3-8B on an H100 (53.29 GiB);
+- KV capacity reproduces vLLM's memory profile of Llama-3-8B on an H100 (53.29 GiB); tensor
+  parallelism adds the NCCL buffers to the reserve (subtracting them from the KV pool);
+  TensorRT-LLM's rule takes its share of the memory left after weights and buffers;
 - decode at batch 1 is memory-bound (weights / bandwidth) and prefill is compute-bound;
+- the weight and KV-cache streams have their own MBU, KV precision is independent of the weights';
+- a mixture-of-experts step reads the experts its tokens touch and computes only the active ones;
+- the 405B model needs FP8 to fit on 8 x H100, and then does;
+- FLOPs count the LM head once per sampled sequence; a prefill step pays the prefill overhead;
+- the rounded roofline corner lies between max(compute, memory) and their sum;
+- without GQA reuse decode reads each KV head once per query head of its group;
+- the roofline made visible: ridge points, the batch where decode turns compute-bound, MFU/MBU;
 - TPOT stays nearly flat while decode is memory-bound, then rises once compute-bound;
 - decode throughput saturates as the batch grows;
 - H200 beats H100 on memory-bound decode by the bandwidth ratio 4.8 / 3.35 (diluted by the
@@ -10,7 +19,9 @@ We test these aspects:
 - tensor parallelism costs two ring all-reduces per layer with a latency term;
 - the clock factor scales the kernel time, not the overhead;
 - bad deployments and efficiencies are rejected with a reason;
-- the closed form at batch 1 is one prefill step then output - 1 decode steps.
+- the closed form at batch 1 is one prefill step then output - 1 decode steps; a partial last
+  prefill chunk is costed as the partial chunk; one output token has no TPOT; a request larger
+  than the KV cache is refused with the documented error.
 """
 from __future__ import annotations
 
@@ -21,6 +32,9 @@ import pytest
 from services.inference.gpu import hardware
 from services.inference.gpu import models
 from services.inference.gpu import roofline
+
+LLAMA_3_8B_FP8 = models.get_model("llama-3-8b-fp8")
+LLAMA_3_70B_FP8 = models.get_model("llama-3-70b-fp8")
 
 
 def deployment(**overrides: object) -> roofline.Deployment:
@@ -45,8 +59,142 @@ def test_decode_at_batch_one_is_memory_bound_at_weight_bytes_over_bandwidth() ->
     d = deployment()
     cost = roofline.step_cost(d, roofline.decode_shape(batch=1, context_tokens=128))
     weights = (d.model.layer_parameters + d.model.lm_head_parameters) * 2
+    kv = 129 * d.model.kv_bytes_per_token
+    e = d.efficiency
     assert cost.bound == "memory"
-    assert cost.memory_seconds == pytest.approx(weights / (3.35e12 * d.efficiency.bandwidth_utilization), rel=0.01)
+    assert cost.weight_bytes_per_gpu == weights and cost.kv_bytes_per_gpu == kv
+    assert cost.memory_seconds == pytest.approx(
+        weights / (3.35e12 * e.weight_bandwidth_utilization) + kv / (3.35e12 * e.kv_bandwidth_utilization))
+
+
+def test_tensor_parallelism_adds_the_nccl_buffers_to_the_reserve_and_takes_them_from_the_kv_pool() -> None:
+    one, two = deployment(model=LLAMA_3_70B_FP8), deployment(model=LLAMA_3_70B_FP8,
+                                                                      tensor_parallel_size=2)
+    assert two.reserve_bytes_per_gpu - one.reserve_bytes_per_gpu == roofline.NCCL_BYTES > 0
+    assert one.kv_bytes_per_gpu - two.kv_bytes_per_gpu == pytest.approx(
+        roofline.NCCL_BYTES - (one.weight_bytes_per_gpu - two.weight_bytes_per_gpu), abs=1)
+
+
+def test_tensorrt_llm_gives_the_kv_cache_its_share_of_the_memory_left_after_weights() -> None:
+    d = deployment(kv_pool_rule="trtllm")
+    free = d.hardware.usable_memory_bytes - d.weight_bytes_per_gpu - d.reserve_bytes_per_gpu
+    assert d.kv_bytes_per_gpu == int(0.9 * free)
+    assert d.kv_bytes_per_gpu > deployment().kv_bytes_per_gpu
+
+
+def test_weight_and_kv_reads_have_their_own_bandwidth_utilization() -> None:
+    shape = roofline.decode_shape(batch=256, context_tokens=2048)
+    base = roofline.step_cost(deployment(), shape)
+    slow_kv = roofline.step_cost(deployment(efficiency=roofline.Efficiency(kv_bandwidth_utilization=0.44)), shape)
+    slow_weights = roofline.step_cost(
+        deployment(efficiency=roofline.Efficiency(weight_bandwidth_utilization=0.4)), shape)
+    assert base.kv_memory_seconds > 3 * base.weight_memory_seconds  # KV reads dominate this step
+    assert slow_kv.kv_memory_seconds == pytest.approx(2 * base.kv_memory_seconds)
+    assert slow_kv.weight_memory_seconds == base.weight_memory_seconds
+    assert slow_weights.weight_memory_seconds == pytest.approx(2 * base.weight_memory_seconds)
+    assert slow_weights.kv_memory_seconds == base.kv_memory_seconds
+
+
+def test_fp8_weights_with_a_16_bit_kv_cache_read_fp8_weights_and_bf16_kv() -> None:
+    shape = roofline.decode_shape(batch=64, context_tokens=1024)
+    fp8 = deployment(model=LLAMA_3_8B_FP8)
+    kv16 = deployment(model=models.with_kv_bytes(LLAMA_3_8B_FP8, 2))
+    assert roofline.step_cost(kv16, shape).weight_bytes_per_gpu == roofline.step_cost(fp8, shape).weight_bytes_per_gpu
+    assert roofline.step_cost(kv16, shape).kv_bytes_per_gpu == 2 * roofline.step_cost(fp8, shape).kv_bytes_per_gpu
+    assert kv16.peak_flops_per_second == fp8.peak_flops_per_second == hardware.H100_SXM.dense_fp8_flops_per_second
+    assert kv16.kv_capacity_tokens == pytest.approx(fp8.kv_capacity_tokens / 2, abs=1)
+
+
+def test_a_moe_decode_step_reads_the_experts_its_batch_touches_and_computes_only_the_active_ones() -> None:
+    d = deployment(model=models.MIXTRAL_8X7B, tensor_parallel_size=2)
+    model = d.model
+    one = roofline.step_cost(d, roofline.decode_shape(batch=1, context_tokens=0))
+    many = roofline.step_cost(d, roofline.decode_shape(batch=64, context_tokens=0))
+    dense = model.dense_layer_parameters + model.lm_head_parameters
+    assert one.weight_bytes_per_gpu == pytest.approx((dense + 32 * 2 * model.expert_parameters) * 2 / 2)
+    assert many.weight_bytes_per_gpu == pytest.approx((dense + 32 * 8 * model.expert_parameters) * 2 / 2, rel=1e-6)
+    per_token = 2.0 * model.active_layer_parameters + 2.0 * model.lm_head_parameters
+    assert many.flops_per_gpu == pytest.approx((64 * per_token + 4.0 * 32 * 4096 * 64) / 2)
+
+
+def test_the_405b_model_needs_fp8_to_fit_on_8_h100s_and_then_does() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        deployment(model=models.LLAMA_31_405B, tensor_parallel_size=8)
+    d = deployment(model=models.get_model("llama-3.1-405b-fp8"), tensor_parallel_size=8)
+    assert d.weight_bytes_per_gpu / 1e9 == pytest.approx(405.85 / 8, rel=0.01)
+    assert d.kv_capacity_tokens > 500_000
+
+
+def test_fp8_weights_on_a_gpu_without_fp8_tensor_cores_are_rejected() -> None:
+    with pytest.raises(ValueError, match="no FP8 tensor cores"):
+        deployment(hardware=hardware.A100_SXM, model=LLAMA_3_8B_FP8)
+
+
+def test_the_lm_head_is_computed_once_per_sampled_sequence() -> None:
+    model = models.LLAMA_3_8B
+    shape = roofline.StepShape(new_tokens=100, sampled_sequences=0, attention_pairs=0, context_tokens=0)
+    sampled = dataclasses.replace(shape, sampled_sequences=3)
+    assert roofline.step_flops(model, sampled) - roofline.step_flops(model, shape) == 3 * 2 * 128256 * 4096
+    assert roofline.step_flops(model, shape) == 2 * model.layer_parameters * 100
+
+
+def test_a_step_with_a_prefill_chunk_pays_the_prefill_overhead_and_a_pure_decode_does_not() -> None:
+    d = deployment(efficiency=roofline.Efficiency(step_overhead_seconds=0.002, prefill_overhead_seconds=0.003))
+    decode = roofline.step_cost(d, roofline.decode_shape(batch=8, context_tokens=100))
+    prefill = roofline.step_cost(d, roofline.prefill_shape(tokens=64, prompt_tokens=64, completed_prompts=1))
+    assert (decode.overhead_seconds, prefill.overhead_seconds) == (0.002, 0.005)
+
+
+@pytest.mark.parametrize("batch", [1, 200, 800, 4000])
+def test_the_rounded_roofline_corner_lies_between_the_max_and_the_sum(batch: int) -> None:
+    cost = roofline.step_cost(deployment(), roofline.decode_shape(batch=batch, context_tokens=128))
+    ideal = dataclasses.replace(cost, overlap_exponent=float("inf"))
+    serial = dataclasses.replace(cost, overlap_exponent=1.0)
+    assert ideal.kernel_seconds == max(cost.compute_seconds, cost.memory_seconds)
+    assert serial.kernel_seconds == pytest.approx(cost.compute_seconds + cost.memory_seconds)
+    assert ideal.kernel_seconds <= cost.kernel_seconds <= serial.kernel_seconds
+
+
+def test_without_gqa_reuse_decode_reads_each_kv_head_once_per_query_head() -> None:
+    shape = roofline.decode_shape(batch=16, context_tokens=1000)
+    reuse = roofline.step_kv_bytes_per_gpu(deployment(model=LLAMA_3_70B_FP8, tensor_parallel_size=4), shape)
+    no_reuse = roofline.step_kv_bytes_per_gpu(
+        deployment(model=LLAMA_3_70B_FP8, tensor_parallel_size=4, gqa_kv_reuse=False), shape)
+    per_token = LLAMA_3_70B_FP8.kv_bytes_per_token_per_gpu(tensor_parallel_size=4)
+    assert reuse == per_token * (16_000 + 16)
+    assert no_reuse == per_token * (16_000 * 8 + 16)
+
+
+def test_the_ridge_points_are_peak_over_bandwidth_datasheet_and_achievable() -> None:
+    d = deployment()
+    e = d.efficiency
+    assert roofline.ridge_point_flops_per_byte(d) == pytest.approx(989.4e12 / 3.35e12)
+    assert roofline.effective_ridge_point_flops_per_byte(d) == pytest.approx(
+        989.4e12 * e.compute_utilization / (3.35e12 * e.weight_bandwidth_utilization))
+
+
+def test_decode_turns_compute_bound_exactly_at_the_reported_batch() -> None:
+    d = deployment()
+    batch = roofline.decode_compute_bound_batch(d, context_tokens=128)
+    assert batch is not None and 64 < batch < 1024
+    at = roofline.step_cost(d, roofline.decode_shape(batch=batch, context_tokens=128))
+    before = roofline.step_cost(d, roofline.decode_shape(batch=batch - 1, context_tokens=128))
+    assert (at.bound, before.bound) == ("compute", "memory")
+
+
+def test_decode_never_turns_compute_bound_when_each_sequence_s_kv_read_outlasts_its_flops() -> None:
+    # Llama 2 7B has no GQA: at 4k context a sequence reads 2 GiB of KV per step for 14 GFLOP.
+    assert roofline.decode_compute_bound_batch(deployment(model=models.LLAMA_2_7B), context_tokens=4096) is None
+
+
+def test_the_phase_report_divides_flops_and_bytes_by_the_whole_step_time() -> None:
+    d = deployment()
+    report = roofline.phase_report(d, roofline.decode_shape(batch=32, context_tokens=512))
+    cost = report.cost
+    assert report.mfu == pytest.approx(cost.flops_per_gpu / cost.total_seconds / 989.4e12)
+    assert report.mbu == pytest.approx(cost.bytes_per_gpu / cost.total_seconds / 3.35e12)
+    assert report.arithmetic_intensity_flops_per_byte == pytest.approx(cost.flops_per_gpu / cost.bytes_per_gpu)
+    assert roofline.kv_bytes_per_sequence(d, tokens=639) == 639 * 131072
 
 
 def test_prefill_of_a_long_prompt_is_compute_bound() -> None:
@@ -119,9 +267,15 @@ def test_impossible_deployments_are_rejected_with_a_reason(overrides: dict[str, 
         deployment(**overrides)
 
 
-def test_efficiency_shares_outside_the_unit_interval_are_rejected() -> None:
-    with pytest.raises(ValueError, match="compute_utilization"):
-        roofline.Efficiency(compute_utilization=1.2)
+@pytest.mark.parametrize(("field", "value"), [
+    pytest.param("compute_utilization", 1.2, id="mfu-above-one"),
+    pytest.param("kv_bandwidth_utilization", 0.0, id="kv-mbu-zero"),
+    pytest.param("prefill_overhead_seconds", -0.001, id="negative-overhead"),
+    pytest.param("overlap_exponent", 0.5, id="overlap-below-one"),
+])
+def test_efficiencies_outside_their_domain_are_rejected(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        roofline.Efficiency(**{field: value})
 
 
 def test_closed_form_at_batch_one_is_a_prefill_step_then_decode_steps() -> None:
@@ -155,3 +309,29 @@ def test_a_burst_larger_than_the_kv_cache_runs_in_waves() -> None:
     # Half the requests wait for the whole first wave to decode its 255 remaining tokens.
     assert fitting < 20
     assert two_waves.ttft_seconds > one_wave.ttft_seconds + 0.4 * 255 * one_wave.tpot_seconds
+
+
+def test_a_partial_last_prefill_chunk_is_costed_as_the_partial_chunk() -> None:
+    d = deployment()
+    p = roofline.predict(d, batch=1, prompt_tokens=1000, output_tokens=1, max_num_batched_tokens=256,
+                         max_num_seqs=1024)
+    chunks = [roofline.prefill_shape(tokens=256, prompt_tokens=1000, completed_prompts=0)] * 3 + [
+        roofline.prefill_shape(tokens=232, prompt_tokens=1000, completed_prompts=1)]
+    assert p.ttft_seconds == pytest.approx(sum(roofline.step_cost(d, c).total_seconds for c in chunks), rel=1e-12)
+    full = roofline.step_cost(d, roofline.prefill_shape(tokens=256, prompt_tokens=1000, completed_prompts=1))
+    partial = roofline.step_cost(d, chunks[-1])
+    assert full.total_seconds > partial.total_seconds
+
+
+def test_one_output_token_has_no_time_per_output_token() -> None:
+    p = roofline.predict(deployment(), batch=4, prompt_tokens=128, output_tokens=1, max_num_batched_tokens=8192,
+                         max_num_seqs=1024)
+    assert p.tpot_seconds == 0.0
+    assert p.throughput_tokens_per_second == pytest.approx(4 / p.ttft_seconds)
+
+
+def test_a_request_larger_than_the_kv_cache_is_refused_with_the_documented_error() -> None:
+    d = deployment()
+    with pytest.raises(ValueError, match="does not fit in the KV cache"):
+        roofline.predict(d, batch=2, prompt_tokens=d.kv_capacity_tokens, output_tokens=16,
+                         max_num_batched_tokens=8192, max_num_seqs=1024)
