@@ -32,8 +32,16 @@ HPA_DECISION = "hpa_decision"  # {service, current_replicas, desired_replicas, m
 METRIC_CROSSED_TARGET = "metric_crossed_target"
 HPA_SYNC_FAILED = "hpa_sync_failed"  # the metrics could not be read: {service, reason} (FailedGetPodsMetric)
 P99_RECOVERED = "p99_recovered"
-# Chaos.
-FAULT = "fault"  # {service, kind, ...}
+# Chaos: the fault executor (controllers/chaos.py) writes one ``fault`` event when a scheduled fault
+# starts and one when it ends, told apart by ``phase``:
+#   {phase: "start", fault, kind, service, label, pods, parameters, at_seconds, duration_seconds, scheduled_time}
+#   {phase: "end", fault, kind, service, label, pods, started}        (``cut_short`` if the run stopped first)
+#   {phase: "failed", fault, kind, service, label, step: "start"|"end", reason}   (could not be applied)
+# ``fault`` is the index in the scenario's ``faults``; ``pods`` the replicas it hit (empty for a proxy
+# fault); ``time`` is when the backend had applied it, ``scheduled_time`` when it was due (epoch s).
+# Older runs wrote ``{service, kind}`` without ``phase``: readers treat that as an instant fault.
+FAULT = "fault"
+FAULT_START, FAULT_END, FAULT_FAILED = "start", "end", "failed"
 # The testbed's own parts (Envoys, Prometheus, Locust): not the system under test.
 PROCESS_DIED = "process_died"  # {process, role, service, returncode, log_tail}
 PROCESS_RECOVERED = "process_recovered"  # restarted and serving again: {process, role, service, down_since, restarts}

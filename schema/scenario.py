@@ -214,6 +214,121 @@ class Autoscaling(Strict):
         return spec
 
 
+FAULT_KINDS: dict[str, dict] = {
+    # kind: what it does, its parameters (required, optional), whether it picks replicas
+    "kill": {"does": "SIGKILL the chosen replicas; replacements are created when the fault ends",
+             "required": (), "optional": (), "replicas": "required"},
+    "latency": {"does": "add extra_latency_seconds to every request's work on the chosen replicas",
+                "required": ("extra_latency_seconds",), "optional": (), "replicas": "optional"},
+    "error-rate": {"does": "answer error_probability of admitted requests 503 at once",
+                   "required": ("error_probability",), "optional": (), "replicas": "optional"},
+    "gpu-slow": {"does": "run the emulated GPU at gpu_clock_factor of full clocks (work: gpu only)",
+                 "required": ("gpu_clock_factor",), "optional": (), "replicas": "optional"},
+    "gpu-stall": {"does": "the emulated GPU makes no progress (work: gpu only)",
+                  "required": (), "optional": (), "replicas": "optional"},
+    "cpu-hog": {"does": "burn cpu_hog_cores of CPU in background threads of the replica",
+                "required": ("cpu_hog_cores",), "optional": (), "replicas": "optional"},
+    "dependency-abort": {"does": "the service's Envoy answers percent % of requests with http_status itself",
+                         "required": ("percent",), "optional": ("http_status",), "replicas": "none"},
+    "dependency-delay": {"does": "the service's Envoy holds percent % of requests for delay_seconds first",
+                         "required": ("percent", "delay_seconds"), "optional": (), "replicas": "none"},
+    "partition": {"does": "take the chosen replicas out of their Envoy's endpoints while they keep running",
+                  "required": (), "optional": (), "replicas": "required"},
+}
+"""The fault vocabulary (one home: the executor, both backends and the docs follow it). Parameters
+named like a field of the replica's ``FaultState`` (services/common/faults.py) are set through the
+replica's admin API; ``dependency-*`` act in the service's Envoy (its fault filter)."""
+PROXY_FAULT_KINDS = ("dependency-abort", "dependency-delay")
+SELECTORS = ("replicas", "replica_share")
+FAULT_PARAMETERS = ("extra_latency_seconds", "error_probability", "gpu_clock_factor", "cpu_hog_cores", "percent",
+                    "http_status", "delay_seconds")
+
+
+class Fault(Strict):
+    """One scheduled fault: ``kind`` (FAULT_KINDS) on ``service`` from ``at_seconds`` after the first
+    stage began, for ``duration_seconds``. Replica faults pick ``replicas`` (a count) or
+    ``replica_share`` (a share, rounded up) of the replicas running when the fault starts; without
+    either they hit all of them. Replicas started later come up without the fault."""
+
+    kind: Literal[tuple(FAULT_KINDS)]  # type: ignore[valid-type]
+    service: service_settings.ServiceName
+    at_seconds: float = pydantic.Field(ge=0, le=36_000)
+    """Seconds from the first stage's start."""
+    duration_seconds: float = pydantic.Field(ge=0, le=36_000)
+    """How long it holds; for ``kill``, how long the killed replicas stay missing before their
+    replacements are created (0: at once, as a ReplicaSet replaces a deleted pod)."""
+    replicas: int | None = pydantic.Field(None, ge=1, le=32)
+    """How many of the service's running replicas (capped at the number running)."""
+    replica_share: float | None = pydantic.Field(None, gt=0, le=1)
+    """Which share of the running replicas, rounded up (1: all of them)."""
+    extra_latency_seconds: float | None = pydantic.Field(None, gt=0, le=60)
+    """``latency``: added to every request's work, holding its server."""
+    error_probability: float | None = pydantic.Field(None, gt=0, le=1)
+    """``error-rate``: share of admitted requests answered 503 at once."""
+    gpu_clock_factor: float | None = pydantic.Field(None, gt=0, lt=1)
+    """``gpu-slow``: the share of full clocks the GPU runs at (thermal throttling)."""
+    cpu_hog_cores: float | None = pydantic.Field(None, gt=0, le=8)
+    """``cpu-hog``: cores of CPU burnt by background threads of each chosen replica."""
+    percent: int | None = pydantic.Field(None, ge=1, le=100)
+    """``dependency-*``: the whole percent of requests the proxy faults (Envoy's runtime takes integers)."""
+    http_status: int | None = pydantic.Field(None, ge=200, le=599)
+    """``dependency-abort``: the status the proxy answers with (default 503)."""
+    delay_seconds: float | None = pydantic.Field(None, ge=0.001, le=60)
+    """``dependency-delay``: how long the proxy holds a request before forwarding it (whole ms)."""
+
+    @pydantic.model_validator(mode="after")
+    def _parameters_fit_the_kind(self) -> "Fault":
+        spec = FAULT_KINDS[self.kind]
+        allowed = spec["required"] + spec["optional"] + (SELECTORS if spec["replicas"] != "none" else ())
+        given = [name for name in SELECTORS + FAULT_PARAMETERS if getattr(self, name) is not None]
+        stray = [name for name in given if name not in allowed]
+        if stray:
+            raise ValueError(f"{self.kind} takes {', '.join(allowed) or 'no parameters'}, not {', '.join(stray)}")
+        missing = [name for name in spec["required"] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"{self.kind} needs {', '.join(missing)}")
+        if self.replicas is not None and self.replica_share is not None:
+            raise ValueError("give replicas (a count) or replica_share (a share), not both")
+        if spec["replicas"] == "required" and self.replicas is None and self.replica_share is None:
+            raise ValueError(f"{self.kind} needs replicas (a count) or replica_share (1 for all of them)")
+        if self.duration_seconds == 0 and self.kind != "kill":
+            raise ValueError(f"{self.kind}: duration_seconds must be positive (only a kill may last 0 s)")
+        if self.delay_seconds is not None and abs(self.delay_seconds * 1000 - round(self.delay_seconds * 1000)) > 1e-6:
+            raise ValueError(f"delay_seconds: Envoy's fault delay takes whole milliseconds; got {self.delay_seconds:g}")
+        return self
+
+    @property
+    def end_seconds(self) -> float:
+        return self.at_seconds + self.duration_seconds
+
+    @property
+    def parameters(self) -> dict:
+        """The kind's parameters that are set (selection included), as plain data."""
+        return {name: getattr(self, name) for name in SELECTORS + FAULT_PARAMETERS if getattr(self, name) is not None}
+
+    @property
+    def label(self) -> str:
+        """A short caption for plots and reports: ``kill 1 inference replica``, ``formatter's proxy aborts 30% (503)``."""
+        if self.replicas is not None:
+            who = f"{self.replicas} {self.service} replica{'s' if self.replicas > 1 else ''}"
+        elif self.replica_share not in (None, 1):
+            who = f"{self.replica_share:.0%} of {self.service}"
+        else:
+            who = self.service
+        captions = {
+            "kill": lambda: f"kill {who}",
+            "latency": lambda: f"+{self.extra_latency_seconds:g} s latency on {who}",
+            "error-rate": lambda: f"{self.error_probability:.0%} errors on {who}",
+            "gpu-slow": lambda: f"GPU at {self.gpu_clock_factor:.0%} clocks on {who}",
+            "gpu-stall": lambda: f"GPU stalled on {who}",
+            "cpu-hog": lambda: f"CPU hog of {self.cpu_hog_cores:g} cores on {who}",
+            "dependency-abort": lambda: f"{self.service}'s proxy aborts {self.percent}% ({self.http_status or 503})",
+            "dependency-delay": lambda: f"{self.service}'s proxy delays {self.percent}% by {self.delay_seconds:g} s",
+            "partition": lambda: f"partition {who} from its proxy",
+        }
+        return captions[self.kind]()
+
+
 class Scenario(Strict):
     name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
@@ -228,6 +343,8 @@ class Scenario(Strict):
     slo: Slo | None = None
     pods: PodTiming = PodTiming()
     autoscaling: dict[service_settings.ServiceName, Autoscaling] = {}
+    faults: tuple[Fault, ...] = ()
+    """The fault schedule (controllers/chaos.py runs it); times from the first stage's start."""
 
     @pydantic.model_validator(mode="after")
     def _graph_is_closed(self) -> "Scenario":
@@ -274,6 +391,34 @@ class Scenario(Strict):
                     f"{least * 1000:.0f} ms (the service times along the chain), so the client would drop arrivals "
                     f"of a healthy system; raise max_in_flight to at least {needed}")
         return self
+
+    @pydantic.model_validator(mode="after")
+    def _faults_fit_the_run(self) -> "Scenario":
+        for index, fault in enumerate(self.faults):
+            where = f"faults.{index} ({fault.kind})"
+            if fault.service not in self.services:
+                raise ValueError(f"{where}: {fault.service!r} is not under services")
+            if fault.end_seconds > self.duration_seconds:
+                raise ValueError(f"{where}: ends at {fault.end_seconds:g} s, after the last stage "
+                                 f"({self.duration_seconds:g} s); start it earlier or shorten it")
+            work = self.effective_services()[fault.service]["work"] if fault.kind in ("gpu-slow", "gpu-stall",
+                                                                                      "latency") else None
+            if fault.kind.startswith("gpu-") and work != "gpu":
+                raise ValueError(f"{where}: {fault.service} runs work: {work}, and only an emulated GPU "
+                                 "(work: gpu) can be slowed or stalled; use latency instead")
+            if fault.kind == "latency" and work == "gpu":
+                raise ValueError(f"{where}: {fault.service} runs work: gpu, whose time comes from the emulated GPU, "
+                                 "not a sampled service time; use gpu-slow or gpu-stall instead")
+            for other_index, other in enumerate(self.faults[:index]):
+                if (other.kind, other.service) == (fault.kind, fault.service) and \
+                        fault.at_seconds < other.end_seconds and other.at_seconds < fault.end_seconds:
+                    raise ValueError(f"{where} overlaps faults.{other_index}: both are {fault.kind} on "
+                                     f"{fault.service}; merge them into one fault or let one end first")
+        return self
+
+    def proxy_fault_services(self) -> frozenset[str]:
+        """Services whose Envoy needs the fault filter (a ``dependency-*`` fault on them)."""
+        return frozenset(f.service for f in self.faults if f.kind in PROXY_FAULT_KINDS)
 
     @property
     def duration_seconds(self) -> float:
@@ -383,7 +528,7 @@ def describe_errors(exc: pydantic.ValidationError) -> str:
             allowed = allowed_keys(Scenario, error["loc"][:-1])
             lines.append(f"  {field}: unknown key; allowed here: {', '.join(allowed) or '(none)'}")
         else:
-            lines.append(f"  {field}: {error['msg']} (got {error.get('input')!r})")
+            lines.append(f"  {field}: {error['msg'].removeprefix('Value error, ')} (got {error.get('input')!r})")
     return "\n".join(lines)
 
 
