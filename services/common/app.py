@@ -58,6 +58,7 @@ class Replica:
         self.station = working.Station(servers=settings.servers, queue_limit=settings.queue_limit)
         self.rng = random.Random(settings.seed)
         self.state = {"faults": faults.FaultState()}
+        self.cpu_hog = faults.CpuHog()
         self.started_monotonic = time.monotonic()
         self.client: aiohttp.ClientSession | None = None
         self.worker = None  # what work_model.start() yielded (the inference service's emulated GPU)
@@ -74,6 +75,7 @@ class Replica:
         return not (self.worker is not None and self.work_model.is_failed(self.worker))
 
     def apply_faults(self, state: faults.FaultState) -> None:
+        self.cpu_hog.set(state.cpu_hog_cores)
         if self.worker is not None:
             self.work_model.apply_faults(self.worker, state)
 
@@ -169,6 +171,7 @@ def create_app(
             replica.started_monotonic = time.monotonic()
             logger.info("%s/%s serving with %d servers", settings.service, settings.replica, settings.servers)
             yield
+            replica.cpu_hog.set(0)
 
     app = fastapi.FastAPI(title=f"tailstorm {settings.service}", lifespan=lifespan)
     app.state.replica = replica
