@@ -103,7 +103,7 @@ def envoy_bootstrap(scenario: scenario_module.Scenario, service: str) -> dict:
     return envoy_render.render_dns_bootstrap(
         service=service, listen_port=PROXY_PORT, admin_port=PROXY_ADMIN_PORT, stats_port=PROXY_STATS_PORT,
         upstream_host=f"{service}-pods", upstream_port=APP_PORT,
-        envoy=scenario.envoy_for(service).model_dump())
+        envoy=scenario.envoy_for(service).model_dump(), fault_filter=service in scenario.proxy_fault_services())
 
 
 def hpa_spec(autoscaling: scenario_module.Autoscaling) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import yaml
 HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+HTTP_FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 CLA = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 ADMIN_PREFIX = "/admin"
@@ -32,8 +33,9 @@ def seconds(value: float) -> str:
 
 
 def render_bootstrap(*, service: str, listen_port: int, admin_port: int, eds_path: pathlib.Path,
-                     envoy: dict, listen_address: str = "127.0.0.1") -> dict:
-    """The bootstrap of the Envoy in front of ``service``; ``envoy`` is an EnvoySettings dump."""
+                     envoy: dict, listen_address: str = "127.0.0.1", fault_filter: bool = False) -> dict:
+    """The bootstrap of the Envoy in front of ``service``; ``envoy`` is an EnvoySettings dump.
+    ``fault_filter`` adds Envoy's fault filter, idle until switched on at run time (:func:`fault_runtime`)."""
     return {
         "node": {"id": f"tailstorm-{service}", "cluster": "tailstorm"},  # required by file xDS
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
@@ -41,13 +43,14 @@ def render_bootstrap(*, service: str, listen_port: int, admin_port: int, eds_pat
         "layered_runtime": {"layers": [{"name": "static", "static_layer": {}},
                                        {"name": "admin", "admin_layer": {}}]},
         "static_resources": {
-            "listeners": [render_listener(service=service, address=listen_address, port=listen_port, envoy=envoy)],
+            "listeners": [render_listener(service=service, address=listen_address, port=listen_port, envoy=envoy,
+                                          fault_filter=fault_filter)],
             "clusters": [render_cluster(service=service, eds_path=eds_path, envoy=envoy)],
         },
     }
 
 
-def render_listener(*, service: str, address: str, port: int, envoy: dict) -> dict:
+def render_listener(*, service: str, address: str, port: int, envoy: dict, fault_filter: bool = False) -> dict:
     route: dict = {"cluster": service, "timeout": seconds(envoy["route_timeout_seconds"])}
     retry = envoy["retry"]
     if retry["num_retries"] > 0:
@@ -82,10 +85,48 @@ def render_listener(*, service: str, address: str, port: int, envoy: dict) -> di
                         {"match": {"prefix": "/"}, "route": route},
                     ],
                 }]},
-                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+                "http_filters": ([render_fault_filter()] if fault_filter else [])
+                + [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
             },
         }]}],
     }
+
+
+# -- fault injection -------------------------------------------------------------------------------
+# A dependency that fails or is slow, made by its own proxy: Envoy's fault filter, rendered (before the
+# router, as it must be) only for a service the scenario schedules such a fault on, and idle (0 %)
+# until the fault executor sets its runtime keys through the admin API (``POST /runtime_modify``,
+# the bootstrap's admin layer). Checked with Envoy 1.40: an integer runtime value is a whole percent
+# (denominator 100, whatever the configured one; values above 100 mean always), a fractional one is
+# truncated, and an empty value removes the override so the configured 0 % holds again.
+
+FAULT_ABORT_PERCENT = "fault.http.abort.abort_percent"
+FAULT_ABORT_STATUS = "fault.http.abort.http_status"
+FAULT_DELAY_PERCENT = "fault.http.delay.fixed_delay_percent"
+FAULT_DELAY_MS = "fault.http.delay.fixed_duration_ms"
+
+
+def render_fault_filter() -> dict:
+    """``envoy.filters.http.fault`` injecting nothing until its runtime keys say otherwise."""
+    return {"name": "envoy.filters.http.fault", "typed_config": {
+        "@type": HTTP_FAULT,
+        "abort": {"http_status": 503, "percentage": {"numerator": 0, "denominator": "HUNDRED"}},
+        # a delay needs a positive duration in the config; the runtime key replaces it
+        "delay": {"fixed_delay": "0.001s", "percentage": {"numerator": 0, "denominator": "HUNDRED"}},
+    }}
+
+
+def fault_runtime(*, abort_percent: int = 0, abort_status: int = 503, delay_percent: int = 0,
+                  delay_seconds: float = 0.0) -> dict[str, str]:
+    """The runtime values that make the fault filter abort ``abort_percent`` % of requests with
+    ``abort_status`` and hold ``delay_percent`` % for ``delay_seconds`` (whole ms); all zero clears
+    every override (empty values), so the filter is idle again."""
+    if not (0 <= abort_percent <= 100 and 0 <= delay_percent <= 100):
+        raise ValueError(f"fault percentages must be whole numbers in 0..100, got abort {abort_percent}, "
+                         f"delay {delay_percent}")
+    values = {FAULT_ABORT_PERCENT: abort_percent, FAULT_ABORT_STATUS: abort_status if abort_percent else 0,
+              FAULT_DELAY_PERCENT: delay_percent, FAULT_DELAY_MS: round(delay_seconds * 1000) if delay_percent else 0}
+    return {key: str(value) if value else "" for key, value in values.items()}
 
 
 def render_cluster(*, service: str, eds_path: pathlib.Path, envoy: dict) -> dict:
@@ -184,7 +225,7 @@ its TTL (30 s in kubeadm's Corefile) would delay a new Ready pod by up to half a
 
 
 def render_dns_bootstrap(*, service: str, listen_port: int, admin_port: int, stats_port: int,
-                         upstream_host: str, upstream_port: int, envoy: dict) -> dict:
+                         upstream_host: str, upstream_port: int, envoy: dict, fault_filter: bool = False) -> dict:
     """The bootstrap of a service's Envoy in a cluster: ``render_bootstrap`` with DNS discovery.
 
     The listener binds all addresses (the Service sends traffic to the pod IP); the admin API stays
@@ -192,7 +233,8 @@ def render_dns_bootstrap(*, service: str, listen_port: int, admin_port: int, sta
     ``stats_port`` serves just ``/stats/prometheus`` for Prometheus.
     """
     bootstrap = render_bootstrap(service=service, listen_port=listen_port, admin_port=admin_port,
-                                 eds_path=pathlib.Path("/unused/eds.yaml"), envoy=envoy, listen_address="0.0.0.0")
+                                 eds_path=pathlib.Path("/unused/eds.yaml"), envoy=envoy, listen_address="0.0.0.0",
+                                 fault_filter=fault_filter)
     resources = bootstrap["static_resources"]
     resources["clusters"] = [with_dns_discovery(cluster, host=upstream_host, port=upstream_port)
                              for cluster in resources["clusters"]]
