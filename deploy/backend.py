@@ -37,3 +37,27 @@ class Backend(Protocol):
     def pod_statuses(self, service: str) -> list[dict]:
         """Each replica as the Kubernetes API would show it: ``name``, ``phase``, ``ready``,
         ``created_at``, ``start_time``, ``ready_since``, ``unready_since`` (epoch seconds)."""
+
+    # -- faults: the fault executor (controllers/chaos.py) applies the scenario's schedule through these.
+    # A backend that cannot do one raises with a sentence saying so; the executor records it as a
+    # failed fault and the run goes on.
+
+    def kill_pods(self, service: str, pods: list[str]) -> list[str]:
+        """SIGKILL the named running pods of ``service`` (the backend reports ``pod_died``); returns those killed."""
+
+    def replace_pods(self, service: str, count: int) -> list[str]:
+        """Create ``count`` pods of ``service`` as a ReplicaSet replaces dead ones (no ``scale``
+        event); returns their names."""
+
+    def set_faults(self, service: str, faults: dict, *, pods: list[str] | None = None) -> list[str]:
+        """Replace the ``FaultState`` of every running pod of ``service`` (or the named ``pods``)
+        through its admin API; ``{}`` clears. Returns the pods set."""
+
+    def set_proxy_faults(self, service: str, *, abort_percent: int = 0, abort_status: int = 503,
+                         delay_percent: int = 0, delay_seconds: float = 0.0) -> None:
+        """Switch the fault filter of ``service``'s Envoy: abort and delay a whole percent of
+        requests; all zero clears it."""
+
+    def set_partitioned(self, service: str, pods: list[str], *, partitioned: bool) -> list[str]:
+        """Cut the named pods off from their Envoy while they keep running, or join them again;
+        returns the pods changed."""

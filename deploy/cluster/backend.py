@@ -5,15 +5,16 @@
 Prometheus, and start the timeline thread. ``down``: stop it, close the forwards, ``helm
 uninstall`` (unless ``keep``). In between, ``scale`` writes a Deployment's scale subresource,
 ``replica_count`` and ``pod_statuses`` read the API, ``set_faults`` reaches each pod's admin API
-through a port-forward to that pod (the API is behind no Service), and ``endpoints`` says where
-things are.
+through a port-forward to that pod (the API is behind no Service), ``set_proxy_faults`` each of the
+service's Envoy pods' admin API the same way, and ``endpoints`` says where things are. Killing,
+replacing and partitioning pods are not supported on a cluster yet (each raises and says why).
 
 The run's ``events.jsonl`` gets the local backend's event types, read back from the API objects
 through the thin adapter (controllers/kube.py, controllers/lagrecording.py): ``pod_created`` …
 ``pod_ready``, ``pod_draining``, ``pod_deleted``, ``pod_died`` for every service,
 ``hpa_decision`` and ``scale`` for each rescale of an autoscaled one, ``metric_crossed_target``
 when an HPA's observed metric goes above its target, ``pod_first_request`` when Prometheus first
-counts a request of a pod, ``fault`` per fault set. Times come from the objects where the API keeps
+counts a request of a pod (``fault`` events are the fault executor's). Times come from the objects where the API keeps
 them, else from the poll that saw the change (``poll_interval_seconds``).
 
 Every helm and kubectl call goes through deploy/cluster/tooling.py, so tests run the whole
@@ -36,6 +37,7 @@ from controllers import kube, lagrecording
 from schema import events as events_module
 from deploy.cluster import tooling
 from deploy.cluster import values as values_module
+from deploy.envoy import render as envoy_render
 from deploy.prometheus import client as prometheus_client
 from services.common import faults as faults_module
 
@@ -196,26 +198,59 @@ class ClusterBackend:
         self.events.emit(events_module.SCALE, service=service, from_replicas=current, to_replicas=replicas, reason=reason)
         self.kube.patch_scale(namespace=self.settings.namespace, kind="Deployment", name=service, replicas=replicas)
 
-    def set_faults(self, service: str, faults: dict, *, pod: str | None = None) -> list[str]:
-        """Set the faults of every Running pod of ``service`` (or one ``pod``) through its admin API,
-        reached by a port-forward to the pod; returns the pods faulted. Unknown fields are refused
-        by the service (FaultState) with 422."""
-        pods = [p["metadata"]["name"] for p in self._pods(service)
-                if p.get("status", {}).get("phase") == "Running" and pod in (None, p["metadata"]["name"])]
-        if not pods:
-            raise ClusterError(f"no running pod of {service!r}{f' named {pod!r}' if pod else ''} to fault")
-        for name in pods:
-            forward = self.tools.port_forward(namespace=self.settings.namespace, target=f"pod/{name}",
-                                              remote_port=values_module.APP_PORT)
-            try:
-                response = self._http.post(f"{forward.url}/admin/faults", json=faults,
-                                           headers={faults_module.TOKEN_HEADER: self.admin_token})
-            finally:
-                forward.close()
-            if response.status_code != 200:
-                raise ClusterError(f"{name}: the admin API answered {response.status_code}: {response.text[:200]}")
-        self.events.emit(events_module.FAULT, service=service, kind="admin_faults", pods=pods, faults=faults)
-        return pods
+    def set_faults(self, service: str, faults: dict, *, pods: list[str] | None = None) -> list[str]:
+        """Replace the faults of every Running pod of ``service`` (or the named ``pods``) through its
+        admin API, reached by a port-forward to the pod; returns the pods set (named pods gone since
+        are skipped). Unknown fields are refused by the service (FaultState) with 422."""
+        chosen = [p["metadata"]["name"] for p in self._pods(service)
+                  if p.get("status", {}).get("phase") == "Running" and (pods is None or p["metadata"]["name"] in pods)]
+        if not chosen and pods is None:
+            raise ClusterError(f"no running pod of {service!r} to fault")
+        for name in chosen:
+            self._post_through_forward(name, values_module.APP_PORT, "/admin/faults", json=faults,
+                                       headers={faults_module.TOKEN_HEADER: self.admin_token})
+        return chosen
+
+    def set_proxy_faults(self, service: str, *, abort_percent: int = 0, abort_status: int = 503,
+                         delay_percent: int = 0, delay_seconds: float = 0.0) -> None:
+        """Switch the fault filter of every Running Envoy pod of ``service`` through its admin API
+        (``/runtime_modify``, a port-forward to the pod: the admin binds the pod's 127.0.0.1)."""
+        if service not in self.scenario.proxy_fault_services():
+            raise ClusterError(f"the {service} proxy runs without the fault filter (the scenario schedules no "
+                               "dependency fault on it); add the fault to the scenario's faults")
+        values = envoy_render.fault_runtime(abort_percent=abort_percent, abort_status=abort_status,
+                                            delay_percent=delay_percent, delay_seconds=delay_seconds)
+        selector = (f"app.kubernetes.io/instance={self.settings.release},app.kubernetes.io/name={service},"
+                    "app.kubernetes.io/component=envoy")
+        proxies = [p["metadata"]["name"] for p in self.kube.list_pods(namespace=self.settings.namespace,
+                                                                      label_selector=selector)
+                   if p.get("status", {}).get("phase") == "Running"]
+        if not proxies:
+            raise ClusterError(f"no running Envoy pod of {service!r} to fault")
+        for name in proxies:
+            self._post_through_forward(name, values_module.PROXY_ADMIN_PORT, "/runtime_modify", params=values)
+
+    def kill_pods(self, service: str, pods: list[str]) -> list[str]:
+        raise ClusterError("killing pods is not supported on a cluster yet: the ReplicaSet replaces a deleted pod at "
+                           "once, so the fault's window would not hold; meanwhile `kubectl delete pod` does it by hand")
+
+    def replace_pods(self, service: str, count: int) -> list[str]:
+        raise ClusterError("replacing pods is not supported on a cluster yet: the ReplicaSet does it by itself")
+
+    def set_partitioned(self, service: str, pods: list[str], *, partitioned: bool) -> list[str]:
+        raise ClusterError("partitioning a pod from its Envoy is not supported on a cluster yet (it needs a "
+                           "NetworkPolicy per pod that the CNI enforces)")
+
+    def _post_through_forward(self, pod: str, remote_port: int, path: str, **request: Any) -> None:
+        forward = self.tools.port_forward(namespace=self.settings.namespace, target=f"pod/{pod}", remote_port=remote_port)
+        try:
+            response = self._http.post(f"{forward.url}{path}", **request)
+        except httpx.HTTPError as exc:
+            raise ClusterError(f"{pod}: {path} did not answer through its port-forward ({exc})") from exc
+        finally:
+            forward.close()
+        if response.status_code != 200:
+            raise ClusterError(f"{pod}: {path} answered {response.status_code}: {response.text[:200]}")
 
     # -- the timeline ----------------------------------------------------------------------------
 

@@ -27,6 +27,15 @@ fresh ports when an outside process won the race to bind. The same thread watche
 own parts: an Envoy or Prometheus that dies is a ``process_died`` event at once and is started
 again with the same configuration, ports and TSDB (``process_recovered`` when it serves again), so
 the report can mark the outage instead of drawing zeros across it.
+
+The fault executor (controllers/chaos.py) acts through five members: ``kill_pods`` (SIGKILL; the
+watchdog reports ``pod_died`` and drops the replica from EDS), ``replace_pods`` (new pods through
+the emulated phases, as a ReplicaSet replaces dead ones), ``set_faults`` (a replica's admin API),
+``set_proxy_faults`` (the fault filter of a service's Envoy, through its admin ``/runtime_modify``;
+re-applied when the backend restarts that Envoy) and ``set_partitioned``: a partitioned replica
+leaves its Envoy's EDS file while its process runs on, Ready and scraped, so its proxy cannot reach
+it and nothing else changes (what a proxy sees once its health checks have given up on a replica
+behind a broken network; the seconds of connect failures before that are not emulated).
 """
 from __future__ import annotations
 
@@ -50,6 +59,7 @@ from deploy.local import ports as ports_module
 from deploy.local import processes
 from deploy.prometheus import client as prometheus_client
 from deploy.prometheus import render as prometheus_render
+from services.common import faults as faults_module
 from services.common import settings as service_settings
 
 logger = logging.getLogger(__name__)
@@ -86,6 +96,8 @@ class Replica:
     ready_at: float | None = None
     next_probe_at: float | None = None
     first_request_at: float | None = None
+    partitioned: bool = False
+    """Cut off from its Envoy by a fault: out of EDS, running and scraped as before."""
 
     @property
     def phase(self) -> str:
@@ -141,6 +153,8 @@ class LocalBackend:
         """Process name → {down_since, restarts, process} of an Envoy/Prometheus being restarted."""
         self._restarts: dict[str, int] = {}
         self._prometheus_api: prometheus_client.Prometheus | None = None
+        self._proxy_runtime: dict[str, dict[str, str]] = {}
+        """Service → the fault-filter runtime values set on its Envoy (set again after a restart)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -261,6 +275,87 @@ class LocalBackend:
         with self._lock:
             self._write_targets()
 
+    # -- faults (controllers/chaos.py applies the scenario's schedule through these) ---------------
+
+    def kill_pods(self, service: str, pods: list[str]) -> list[str]:
+        """SIGKILL the named running replicas of ``service``; the lifecycle thread reports each as
+        ``pod_died`` and takes it out of the endpoints. Returns the pods killed."""
+        with self._lock:
+            chosen = [r for r in self._replicas_named(service, pods) if r.process is not None and r.process.is_running()]
+            for replica in chosen:
+                replica.process.kill()
+        return [r.name for r in chosen]
+
+    def replace_pods(self, service: str, count: int) -> list[str]:
+        """Create ``count`` pods of ``service``, as a ReplicaSet replaces pods that died (no ``scale``
+        event: the replicas asked for did not change); they go through the emulated pod phases."""
+        with self._lock:
+            return [self._create_pod(service).name for _ in range(count)]
+
+    def set_faults(self, service: str, faults: dict, *, pods: list[str] | None = None) -> list[str]:
+        """Replace the faults (``FaultState`` fields; ``{}`` clears them) of every running replica of
+        ``service``, or of the named ``pods``, through each one's admin API; returns the pods set."""
+        with self._lock:
+            chosen = [r for r in (self.replicas[service] if pods is None else self._replicas_named(service, pods))
+                      if r.process is not None and r.process.is_running()]
+        for replica in chosen:
+            try:
+                response = self._http.post(f"http://127.0.0.1:{replica.port}/admin/faults", json=faults,
+                                           headers={faults_module.TOKEN_HEADER: self.admin_token})
+            except httpx.HTTPError as exc:
+                raise processes.BackendError(f"{replica.name}: its admin API did not answer ({exc})") from exc
+            if response.status_code != 200:
+                raise processes.BackendError(f"{replica.name}: the admin API answered {response.status_code}: "
+                                             f"{response.text[:200]}")
+        return [r.name for r in chosen]
+
+    def set_proxy_faults(self, service: str, *, abort_percent: int = 0, abort_status: int = 503,
+                         delay_percent: int = 0, delay_seconds: float = 0.0) -> None:
+        """Make ``service``'s Envoy abort ``abort_percent`` % of requests with ``abort_status`` and
+        delay ``delay_percent`` % by ``delay_seconds``, in its fault filter; all zero clears it."""
+        if service not in self.scenario.proxy_fault_services():
+            raise processes.BackendError(f"the {service} proxy runs without the fault filter (the scenario schedules "
+                                         "no dependency fault on it); add the fault to the scenario's faults")
+        values = envoy_render.fault_runtime(abort_percent=abort_percent, abort_status=abort_status,
+                                            delay_percent=delay_percent, delay_seconds=delay_seconds)
+        self._post_runtime(service, values)
+        if any(values.values()):
+            self._proxy_runtime[service] = values
+        else:
+            self._proxy_runtime.pop(service, None)
+
+    def set_partitioned(self, service: str, pods: list[str], *, partitioned: bool) -> list[str]:
+        """Cut the named replicas off from their Envoy (out of EDS, still running, Ready and scraped),
+        or join them again; returns once the Envoy shows the change. Returns the pods changed."""
+        with self._lock:
+            chosen = [r for r in self._replicas_named(service, pods) if r.process is not None]
+            for replica in chosen:
+                replica.partitioned = partitioned
+            self._write_eds(service, self._endpoints_of(service))
+        proxy = self.proxies[service]
+        for replica in chosen:
+            if partitioned:
+                processes.wait_until(lambda r=replica: r.port not in self._envoy_hosts(proxy), timeout_seconds=10,
+                                     what=f"Envoy dropping the partitioned {replica.name}")
+            elif replica.ready:
+                processes.wait_until(lambda r=replica: self._envoy_hosts(proxy).get(r.port, False),
+                                     timeout_seconds=10, what=f"Envoy taking {replica.name} back")
+        return [r.name for r in chosen]
+
+    def _replicas_named(self, service: str, pods: list[str]) -> list[Replica]:
+        if service not in self.replicas:
+            raise processes.BackendError(f"unknown service {service!r}; known: {', '.join(self.replicas)}")
+        return [r for r in self.replicas[service] if r.name in pods]
+
+    def _post_runtime(self, service: str, values: dict[str, str]) -> None:
+        try:
+            response = self._http.post(f"{self.proxies[service].admin_url}/runtime_modify", params=values)
+        except httpx.HTTPError as exc:
+            raise processes.BackendError(f"the {service} proxy's admin did not answer ({exc})") from exc
+        if response.status_code != 200:
+            raise processes.BackendError(f"the {service} proxy refused the runtime change: {response.status_code} "
+                                         f"{response.text[:200]}")
+
     # -- processes ------------------------------------------------------------------------------
 
     def _allocate_proxies(self) -> None:
@@ -332,7 +427,8 @@ class LocalBackend:
         envoy_settings = self.scenario.envoy_for(proxy.service).model_dump()
         bootstrap = envoy_render.render_bootstrap(service=proxy.service, listen_port=proxy.listen_port,
                                                   admin_port=proxy.admin_port, eds_path=proxy.eds_path,
-                                                  envoy=envoy_settings)
+                                                  envoy=envoy_settings,
+                                                  fault_filter=proxy.service in self.scenario.proxy_fault_services())
         config_path = self.dir / f"envoy-{proxy.service}.yaml"
         config_path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
         process = self.table.start(
@@ -412,9 +508,10 @@ class LocalBackend:
     # -- configuration files --------------------------------------------------------------------
 
     def _endpoints_of(self, service: str) -> list[tuple[str, int]]:
-        """EDS endpoints: initial replicas (Envoy's health check gates them) and Ready pods."""
+        """EDS endpoints: initial replicas (Envoy's health check gates them) and Ready pods, except
+        those a fault partitioned from their Envoy."""
         return [("127.0.0.1", r.port) for r in self.replicas[service] if r.process is not None and
-                (r.ready or not r.emulated)]
+                (r.ready or not r.emulated) and not r.partitioned]
 
     def _write_eds(self, service: str, endpoints: list[tuple[str, int]]) -> None:
         envoy_render.write_eds(self.proxies[service].eds_path, service=service, endpoints=endpoints,
@@ -552,6 +649,11 @@ class LocalBackend:
             process = self.table.get(name)
             if outage is not None and process is not None and process.is_running():
                 if self._serves(role, service):
+                    if role == "envoy" and service in self._proxy_runtime:
+                        try:  # a restarted Envoy starts with an empty admin layer: the fault holds on
+                            self._post_runtime(service, self._proxy_runtime[service])
+                        except processes.BackendError as exc:
+                            logger.warning("could not set the fault filter of %s again: %s", name, exc)
                     self._outages.pop(name)
                     self.events.emit(events_module.PROCESS_RECOVERED, process=name, role=role, service=service,
                                      down_since=outage["down_since"], restarts=self._restarts[name])

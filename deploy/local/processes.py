@@ -126,6 +126,14 @@ class ManagedProcess:
             except ProcessLookupError:
                 pass
 
+    def kill(self) -> None:
+        """SIGKILL now, without waiting (a crash, not a stop); ``stop`` reaps it later."""
+        if self.is_running():
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def stop(self, *, grace_seconds: float = 10.0) -> int | None:
         """SIGTERM, wait up to ``grace_seconds``, then SIGKILL the whole process group; reap it."""
         self.terminate()

@@ -1,7 +1,8 @@
 """Both backends implement the one interface the run pipeline uses (deploy/backend.py).
 
-Aspects: every method of ``Backend`` exists on the local and the cluster backend with the same
-parameters (names and keyword-only markers), and both set ``prometheus_url``.
+Aspects: every method of ``Backend`` (the fault executor's members included) exists on the local
+and the cluster backend with the same parameters (names and keyword-only markers), and both set
+``prometheus_url``.
 """
 import inspect
 import pathlib
@@ -25,7 +26,8 @@ def parameters(function) -> list[tuple[str, object]]:
 @pytest.mark.parametrize("implementation", [local_backend.LocalBackend, cluster_backend.ClusterBackend],
                          ids=["local", "cluster"])
 def test_a_backend_has_every_member_of_the_interface(implementation, tmp_path):
-    assert set(METHODS) == {"up", "down", "endpoints", "scale", "replica_count", "pod_statuses"}
+    assert set(METHODS) == {"up", "down", "endpoints", "scale", "replica_count", "pod_statuses", "kill_pods",
+                            "replace_pods", "set_faults", "set_proxy_faults", "set_partitioned"}
     for name in METHODS:
         assert parameters(getattr(implementation, name)) == parameters(getattr(backend_module.Backend, name)), name
     events = events_module.EventLog(tmp_path / "events.jsonl")

@@ -8,8 +8,10 @@ We test these aspects:
   and has the local backend's event types: pod phases, draining, deletion, death, HPA decisions
   with the scale they wrote, the metric crossing its target, first requests, faults; the report's
   lag timeline (analysis/tables/lagtimeline.py) reads it unchanged;
-- faults go to every running pod's admin API through a port-forward to the pod, with the run's
-  token; ``scale`` patches the Deployment's scale subresource;
+- faults go to every running pod's admin API (or the named ones) through a port-forward to the
+  pod, with the run's token, and a dependency fault to every Envoy pod's ``/runtime_modify``;
+  killing, replacing and partitioning pods say they are not supported on a cluster yet; ``scale``
+  patches the Deployment's scale subresource;
 - ``down`` uninstalls (not with ``keep``), closes every forward; a failed install uninstalls
   nothing and raises the tool's message.
 """
@@ -72,7 +74,8 @@ class FakeApiServer(http.server.ThreadingHTTPServer):
                 self.answer(404, {})
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = json.loads(raw) if raw else {}
             self.server.fault_posts.append((self.path, body, self.headers.get("x-tailstorm-admin-token", "")))
             self.answer(200, body)
 
@@ -262,18 +265,64 @@ def test_the_timeline_has_the_local_backends_event_types_and_feeds_the_lag_repor
 
 
 def test_faults_reach_every_running_pod_through_its_own_port_forward_with_the_token(run, api_server) -> None:
-    backend, tools, _, path = run
+    backend, tools, _, _ = run
     backend.up()
     try:
         pods = backend.set_faults("inference", {"extra_latency_seconds": 0.2})
+        named = backend.set_faults("inference", {}, pods=["inference-7c9d5b6f4d-m8w4t", "inference-gone"])
     finally:
         backend.down()
     assert pods == ["inference-7c9d5b6f4d-x2kqp", "inference-7c9d5b6f4d-m8w4t"]
+    assert named == ["inference-7c9d5b6f4d-m8w4t"]  # a pod gone since is skipped
     assert [c for c in tools.commands if c[0] == "port-forward"][2:] == [
-        ("port-forward", NAMESPACE, f"pod/{pod}", "8080") for pod in pods]
-    assert api_server.fault_posts == [("/admin/faults", {"extra_latency_seconds": 0.2}, backend.admin_token)] * 2
-    fault = next(e for e in events_module.read_events(path) if e["type"] == "fault")
-    assert (fault["service"], fault["pods"]) == ("inference", pods)
+        ("port-forward", NAMESPACE, f"pod/{pod}", "8080") for pod in pods + named]
+    assert api_server.fault_posts == [("/admin/faults", {"extra_latency_seconds": 0.2}, backend.admin_token)] * 2 + [
+        ("/admin/faults", {}, backend.admin_token)]
+    assert all(f.closed for f in tools.forwards)
+
+
+def test_a_dependency_fault_reaches_every_envoy_pod_of_the_service_through_its_admin(run, api_server) -> None:
+    backend, tools, fake_kube, _ = run
+    backend.scenario = backend.scenario.model_copy(update={"faults": (scenario_module.Fault(
+        kind="dependency-abort", service="formatter", at_seconds=1, duration_seconds=2, percent=30),)})
+    proxy = copy.deepcopy(fake_kube.pods[0])
+    proxy["metadata"]["name"] = "formatter-envoy-5d8f7-abcde"
+    proxy["metadata"]["labels"] = {"app.kubernetes.io/instance": "tailstorm", "app.kubernetes.io/name": "formatter",
+                                   "app.kubernetes.io/component": "envoy"}
+    fake_kube.pods.append(proxy)
+    backend.up()
+    try:
+        backend.set_proxy_faults("formatter", abort_percent=30, abort_status=502)
+        with pytest.raises(cluster_backend.ClusterError, match="runs without the fault filter"):
+            backend.set_proxy_faults("gateway", abort_percent=30)
+    finally:
+        backend.down()
+    assert [c for c in tools.commands if c[0] == "port-forward"][2:] == [
+        ("port-forward", NAMESPACE, "pod/formatter-envoy-5d8f7-abcde", "9901")]
+    assert api_server.fault_posts == [("/runtime_modify?fault.http.abort.abort_percent=30&fault.http.abort.http_status"
+                                       "=502&fault.http.delay.fixed_delay_percent=&fault.http.delay.fixed_duration_ms=",
+                                       {}, "")]
+    assert envoy_bootstrap_has_fault_filter(backend.values(), "formatter")
+    assert not envoy_bootstrap_has_fault_filter(backend.values(), "gateway")
+
+
+def envoy_bootstrap_has_fault_filter(values: dict, service: str) -> bool:
+    listener = values["services"][service]["envoyBootstrap"]["static_resources"]["listeners"][0]
+    http_filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+    return any(f["name"] == "envoy.filters.http.fault" for f in http_filters)
+
+
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda b: b.kill_pods("inference", ["inference-7c9d5b6f4d-x2kqp"]), id="kill"),
+    pytest.param(lambda b: b.replace_pods("inference", 1), id="replace"),
+    pytest.param(lambda b: b.set_partitioned("inference", ["inference-7c9d5b6f4d-x2kqp"], partitioned=True),
+                 id="partition"),
+])
+def test_killing_replacing_and_partitioning_pods_say_they_are_not_supported_on_a_cluster_yet(run, call) -> None:
+    backend, _, fake_kube, _ = run
+    with pytest.raises(cluster_backend.ClusterError, match="not supported on a cluster yet"):
+        call(backend)
+    assert [a for a in fake_kube.actions if a[0] in ("patch", "delete")] == []
 
 
 def test_scale_patches_the_deployments_scale_and_records_it(run) -> None:
