@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 import yaml
 
-from controllers import autoscaling
+from controllers import autoscaling, chaos
 from schema import events as events_module
 from deploy.local import backend as local_backend
 from deploy.local import cleanup, processes
@@ -207,6 +207,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
     interrupted_by: int | None = None
     measured = False
     autoscaler = None
+    faults = None
     previous_handlers = install_signal_handlers()
     try:
         (run_dir / "environment.json").write_text(json.dumps(fingerprint(*binaries, scenario), indent=1))
@@ -218,6 +219,12 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
             autoscaler = autoscaling.Autoscaler(scenario=scenario, backend=backend, events=events, run_dir=run_dir)
             autoscaler.start()
             write(f"autoscaler: {', '.join(scenario.autoscaling)} (syncs → {run_dir / autoscaling.SYNCS_PATH})")
+        if scenario.faults:
+            faults = chaos.FaultExecutor(scenario=scenario, backend=backend, events=events,
+                                         first_stage_start=lambda: first_stage_start(run_dir / "locust" / "phases.jsonl"),
+                                         warn=lambda line: write(f"warning: {line}"))
+            faults.start()
+            write(f"faults: {'; '.join(f'{f.label} at {f.at_seconds:g} s' for f in scenario.faults)}")
         drive_load(scenario, run_dir, backend, events, write=write, allowed_targets=allowed_targets)
     except KeyboardInterrupt as exc:
         interrupted_by = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
@@ -228,7 +235,8 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
         signal.signal(signal.SIGTERM, lambda *_: write("still tearing down; please wait"))
         try:
             finish(run_dir, backend, events, started=started, interrupted=interrupted_by is not None,
-                   analyze=measured, write=write, autoscaler=autoscaler, prometheus_bin=binaries[1])
+                   analyze=measured, write=write, autoscaler=autoscaler, prometheus_bin=binaries[1],
+                   faults=faults)
         finally:
             restore_signal_handlers(previous_handlers)
     return Outcome(run_dir, interrupted_by is not None, interrupted_by)
@@ -284,6 +292,16 @@ def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.E
                        f"{locust.log_tail()}")
 
 
+def first_stage_start(phases_path: pathlib.Path) -> float | None:
+    """When Locust began the first stage (epoch seconds; the fault schedule's zero), or None yet."""
+    if not phases_path.exists():
+        return None
+    for line in phases_path.read_text(encoding="utf-8").splitlines():
+        if line.endswith("}") and json.loads(line)["index"] == 0:
+            return json.loads(line)["time"]
+    return None
+
+
 class PhaseFollower:
     """Copies the stage starts Locust records into events.jsonl as ``phase`` events."""
 
@@ -308,10 +326,12 @@ class PhaseFollower:
 
 def finish(run_dir: pathlib.Path, backend, events: events_module.EventLog, *, started: float, interrupted: bool,
            analyze: bool, write: Callable[[str], None], autoscaler: autoscaling.Autoscaler | None = None,
-           prometheus_bin: str | None = None) -> None:
-    """Stop the load and the autoscaler, dump Prometheus, tear down (always), then analyze."""
+           prometheus_bin: str | None = None, faults: chaos.FaultExecutor | None = None) -> None:
+    """Stop the load, the faults and the autoscaler, dump Prometheus, tear down (always), then analyze."""
     dumped = False
     try:
+        if faults is not None:
+            faults.stop()  # ends every fault still active, before teardown
         if autoscaler is not None:
             autoscaler.stop()  # before teardown: no scale() may race down()
         for process in backend.table.all():
