@@ -44,6 +44,8 @@ QUERIES = {
                             '(envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix!="admin"})'),
     "envoy_upstream_rq": "sum by (envoy_cluster_name) (envoy_cluster_upstream_rq_total)",
     "envoy_none_healthy": "sum by (envoy_cluster_name) (envoy_cluster_upstream_cx_none_healthy)",
+    # what a proxy's fault filter answered itself (a scheduled dependency-abort fault)
+    "envoy_fault_aborts": "sum by (envoy_http_conn_manager_prefix) (envoy_http_fault_aborts_injected)",
     "downstream_count": "sum by (service, replica, target, code) (tailstorm_downstream_duration_seconds_count)",
 }
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series

@@ -1,8 +1,9 @@
 """PNG plots of a run, drawn with matplotlib's Agg backend (no display needed).
 
 Time axes are seconds since the run started; every plot shades the load phases, so the spike is
-where the eye expects it, and hatches the windows the testbed itself was broken: an Envoy or
-Prometheus outage, or a stretch Prometheus scraped nothing (analysis/verdicts/validity.py). Lines break at
+where the eye expects it, hatches the windows the testbed itself was broken: an Envoy or
+Prometheus outage, or a stretch Prometheus scraped nothing (analysis/verdicts/validity.py), and
+marks each window of the scenario's scheduled faults with its label (``fault_windows``). Lines break at
 scrape gaps instead of drawing a zero or a straight line across them. Besides the time series: utilisation against the measured and predicted
 response time on the M/M/c curve, retry amplification by layer, and Envoy breaker overflows.
 
@@ -39,6 +40,26 @@ def shade_phases(ax, data) -> None:
                    linewidth=0, zorder=1)
         ax.text(start - data.origin, 0.02, label, transform=ax.get_xaxis_transform(), fontsize=7, color="#b22",
                 rotation=90, va="bottom")
+    for start, end, label in fault_windows(data):
+        if end - start < MIN_FAULT_WIDTH_SECONDS:  # an instant fault (a kill replaced at once): a line
+            ax.axvline(start - data.origin, color=FAULT_COLOUR, linewidth=1.2, zorder=1)
+        else:
+            ax.axvspan(start - data.origin, end - data.origin, facecolor=FAULT_COLOUR, alpha=0.18, edgecolor=FAULT_COLOUR,
+                       hatch="\\\\", linewidth=0, zorder=1)
+        ax.text(start - data.origin, 0.98, label, transform=ax.get_xaxis_transform(), fontsize=7,
+                color=FAULT_COLOUR, rotation=90, va="top", ha="right")
+
+
+FAULT_COLOUR = "#c60"
+MIN_FAULT_WIDTH_SECONDS = 0.5
+"""A fault window narrower than this is drawn as a line (a band would not show)."""
+
+
+def fault_windows(data) -> list[tuple[float, float, str]]:
+    """(start, end, label) of every scheduled fault that took effect; ``(not cleared)`` when its end
+    never came (analysis/verdicts/validity.py ``fault_windows``)."""
+    return [(w["start"], w["end"], w["label"] + ("" if w["ended"] else " (not cleared)"))
+            for w in validity.fault_windows(data)]
 
 
 def broken_windows(data) -> list[tuple[float, float, str]]:

@@ -222,6 +222,17 @@ def flow_rows(summary: dict) -> list[list[str]]:
     return rows
 
 
+FAULT_HEADER = ["fault", "kind", "service", "from (s)", "to (s)", "replicas hit"]
+
+
+def fault_rows(summary: dict) -> list[list[str]]:
+    """The scenario's faults that took effect, in seconds since the run started (as on the plots)."""
+    origin = summary["run"]["started"]
+    return [[w["label"], w["kind"], w["service"], fmt(w["start"] - origin), fmt(w["end"] - origin)
+             + ("" if w["ended"] else " (not cleared)"), ", ".join(w["pods"] or []) or "–"]
+            for w in summary["run"]["validity"].get("faults", [])]
+
+
 SERVICE_HEADER = ["phase", "service", "ready replicas", "λ/s", "μ/s per server", "c", "utilisation", "own W ms",
                   "mean queue", "mean in-flight", "p50 ms", "p95 ms", "p99 ms", "shed", "overflow", "ejections",
                   "retries"]
@@ -348,6 +359,8 @@ def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]
         ("Phases (client side)", "A phase whose load generator fell behind has its client-side tails marked "
          "invalid: latency counts from the intended send time, so a late generator's lag would read as the "
          "system's.", phase_header(summary), phase_rows(summary)),
+        ("Scheduled faults", "The scenario's fault schedule as it was applied (fault events in events.jsonl); "
+         "each window is shaded on the time plots.", FAULT_HEADER, fault_rows(summary)),
         ("Services (server side)", "Own W is the service's own response time (queueing + work), "
          "without its downstream calls.", SERVICE_HEADER, service_rows(summary)),
         ("Measured against predicted", "Textbook models with measured inputs.", PREDICTION_HEADER,
@@ -361,8 +374,8 @@ def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]
     parts += lagtimeline.report_sections(summary)
     parts.append(("Cost", cost_sentence(summary), COST_HEADER, cost_rows(summary)))
     parts.append(("Flow conservation", "Whole-run counts along each hop: what the callers sent to a service's proxy, "
-                  "what the proxy received and forwarded (retries included; its own overflow and no-healthy-host 503s "
-                  "are not forwarded) and what the service's replicas counted. Each arrow must conserve requests.",
+                  "what the proxy received and forwarded (retries included; its own overflow, no-healthy-host and "
+                  "fault-filter answers are not forwarded) and what the service's replicas counted. Each arrow must conserve requests.",
                   FLOW_HEADER, flow_rows(summary)))
     if summary.get("teaching"):
         parts.append(("Your predictions", teaching_sentence(summary), TEACHING_HEADER, teaching_rows(summary)))

@@ -339,7 +339,7 @@ SERIES_NAMES = (
     "queue_depth", "busy_servers", "servers", "ready", "shed", "cpu_seconds", "envoy_pending_overflow",
     "envoy_active_overflow", "envoy_cx_overflow", "envoy_ejections", "envoy_retries", "envoy_timeouts",
     "envoy_healthy", "envoy_rq_xx", "envoy_downstream_rq", "envoy_upstream_rq", "envoy_none_healthy",
-    "downstream_count", "up",
+    "downstream_count", "up", "envoy_fault_aborts",
 )
 """Every dump the analysis reads; a missing one reads as no series (older runs, failed dumps)."""
 

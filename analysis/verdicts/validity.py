@@ -18,7 +18,11 @@ invariant any sound run satisfies, so it catches such defects without knowing th
   rate; a phase where the generator fell behind has its client-side verdicts withheld;
 - **the testbed's own processes**: an Envoy or Prometheus that died is an outage window (degraded
   if it came back, invalid if not); a replica that died without a fault that explains it, or
-  Locust dying, degrades the run; a run whose runner never finished is truncated.
+  Locust dying, degrades the run; a run whose runner never finished is truncated;
+- **the scenario's faults** are the experiment, not defects: a replica its ``kill`` fault killed,
+  and the requests lost with it, leave the run valid (the loss is noted); an Envoy fault filter's
+  own answers are counted with the other answers a proxy gives itself. A scheduled fault that could
+  not be applied degrades the run: it did not get the damage it was meant to.
 
 ``assess`` returns ``{"status": valid|degraded|invalid, "reasons": [...], ...}``; an invalid run's
 theory verdicts are withheld by the report (``withheld``, neither pass nor fail).
@@ -60,10 +64,10 @@ def assess(run: extract.Run) -> dict:
     generator = generator_table(run)
     outages = outage_windows(run)
     reasons = (flow_reasons(run, flow) + gap_reasons(run, gaps) + generator_reasons(generator)
-               + process_reasons(run, outages) + completeness_reasons(run))
+               + process_reasons(run, outages) + fault_reasons(run) + completeness_reasons(run))
     status = max((r["severity"] for r in reasons), key=SEVERITY.get, default=VALID)
     return {"status": status, "reasons": sorted(reasons, key=lambda r: -SEVERITY[r["severity"]]),
-            "flow": flow, "gaps": gaps, "generator": generator, "outages": outages,
+            "flow": flow, "gaps": gaps, "generator": generator, "outages": outages, "faults": fault_windows(run),
             "generator_behind_phases": [g["phase"] for g in generator if g["behind"]]}
 
 
@@ -105,7 +109,8 @@ def flow_table(run: extract.Run) -> list[dict]:
             "proxy_forwarded": total(s.get("envoy_upstream_rq", []), envoy_cluster_name=service),
             "proxy_retries": total(s.get("envoy_retries", []), envoy_cluster_name=service),
             "proxy_answered_itself": sum(total(s.get(name, []), envoy_cluster_name=service) for name in
-                                         ("envoy_pending_overflow", "envoy_active_overflow", "envoy_none_healthy")),
+                                         ("envoy_pending_overflow", "envoy_active_overflow", "envoy_none_healthy"))
+            + total(s.get("envoy_fault_aborts", []), envoy_http_conn_manager_prefix=service),
             "replicas_counted": total(s["request_count"], service=service),
         })
     return rows
@@ -123,6 +128,7 @@ def flow_reasons(run: extract.Run, flow: list[dict]) -> list[dict]:
         return [reason(DEGRADED, "flow", "flow conservation was not checked: this run has no proxy request "
                                          "counters (it predates them, or their dump failed)")]
     disturbed = disturbed_services(run)
+    unintended = set(disturbed_services(run, intended=False))
     reasons = []
     for row in flow:
         service, received = row["service"], row["proxy_received"]
@@ -139,7 +145,8 @@ def flow_reasons(run: extract.Run, flow: list[dict]) -> list[dict]:
         if not problems:
             continue
         explained = disturbed.get(service)
-        severity = DEGRADED if explained else INVALID
+        intended = explained is not None and service not in unintended
+        severity = VALID if intended else DEGRADED if explained else INVALID
         message = f"flow not conserved at {service}: " + "; ".join(problems)
         if explained:
             message += f" (accounted for by {explained})"
@@ -147,13 +154,17 @@ def flow_reasons(run: extract.Run, flow: list[dict]) -> list[dict]:
     return reasons
 
 
-def disturbed_services(run: extract.Run) -> dict[str, str]:
+def disturbed_services(run: extract.Run, *, intended: bool = True) -> dict[str, str]:
     """Service → what explains lost counts on its hop: a replica or proxy that died, or an
-    interrupted or truncated run (requests in flight at the stop were counted by one side only)."""
+    interrupted or truncated run (requests in flight at the stop were counted by one side only).
+    With ``intended=False``, only what the scenario did not ask for (a kill fault's deaths left out)."""
     explained: dict[str, str] = {}
     for event in run.events:
+        if event["type"] == "pod_died" and not intended and explained_by_fault(run, event):
+            continue
         if event["type"] == "pod_died":
-            explained.setdefault(event.get("service", ""), f"replica {event.get('pod')} dying mid-run")
+            cause = "the scenario's kill of" if explained_by_fault(run, event) else "replica"
+            explained.setdefault(event.get("service", ""), f"{cause} {event.get('pod')} dying mid-run")
         elif event["type"] == "process_died" and event.get("role") == "envoy":
             explained.setdefault(event.get("service", ""), f"the restart of {event.get('process')}")
     finished = [e for e in run.events if e["type"] == "run_finished"]
@@ -314,9 +325,53 @@ def process_reasons(run: extract.Run, outages: list[dict]) -> list[dict]:
 
 
 def explained_by_fault(run: extract.Run, death: dict) -> bool:
-    """A scenario's fault on the same service at or before the death (a kill is the experiment)."""
-    return any(e["type"] == "fault" and e.get("service") == death.get("service") and e["time"] <= death["time"]
-               for e in run.events)
+    """The scenario's kill of this replica at or before its death (a kill is the experiment). A
+    fault event of an older run, without ``phase``, explains any death on its service after it."""
+    for event in run.events:
+        if event["type"] != "fault" or event.get("service") != death.get("service") or event["time"] > death["time"]:
+            continue
+        if "phase" not in event:
+            return True
+        if event["phase"] == "start" and event.get("kind") == "kill" and death.get("pod") in event.get("pods", []):
+            return True
+    return False
+
+
+# -- the scenario's faults --------------------------------------------------------------------------
+
+def fault_windows(run: extract.Run) -> list[dict]:
+    """Each scheduled fault that took effect, from its ``start`` event to its ``end`` (or the run's
+    last event if it never ended): fault, kind, service, label, pods, start, end, ended."""
+    last = max((e["time"] for e in run.events), default=0.0)
+    windows: dict[int, dict] = {}
+    instants = []
+    for event in run.events:
+        if event["type"] != "fault":
+            continue
+        if "phase" not in event:  # an older run's instant fault
+            instants.append({"fault": None, "kind": event.get("kind", ""), "service": event.get("service", ""),
+                             "label": f"{event.get('kind', 'fault')} {event.get('service', '')}".strip(),
+                             "pods": event.get("pods", []), "start": event["time"], "end": event["time"],
+                             "ended": True})
+        elif event["phase"] == "start":
+            windows[event["fault"]] = {key: event.get(key) for key in ("fault", "kind", "service", "label", "pods")}
+            windows[event["fault"]].update(start=event["time"], end=last, ended=False)
+        elif event["phase"] == "end" and event.get("fault") in windows:
+            windows[event["fault"]].update(end=event["time"], ended=True)
+    return sorted(list(windows.values()) + instants, key=lambda w: (w["start"], w["fault"] or 0))
+
+
+def fault_reasons(run: extract.Run) -> list[dict]:
+    reasons = []
+    for event in run.events:
+        if event["type"] == "fault" and event.get("phase") == "failed":
+            started = event.get("step") != "start"
+            consequence = ("it held on past its window" if started else
+                           "the run did not get the damage its scenario describes")
+            reasons.append(reason(DEGRADED, "faults", f"the scheduled fault {event.get('label')!r} could not "
+                                  f"{'be cleared' if started else 'start'} at t = {event['time'] - run.origin:.1f} s: "
+                                  f"{event.get('reason')}; {consequence}", fault=event.get("fault")))
+    return reasons
 
 
 def completeness_reasons(run: extract.Run) -> list[dict]:
