@@ -1,10 +1,10 @@
 """Scenario schema and loader: one YAML file describes one experiment for either backend.
 
 A scenario declares the topology (services, their work models and calls), Envoy resilience
-settings, client behaviour, load stages, the measurement window and the predictions to check. The
-schema rejects unknown keys and bad values; :func:`load_scenario` turns every problem into a
-:class:`ScenarioError` naming the file, the field and what is allowed. This module depends on
-pydantic and PyYAML only, so analysis may import it.
+settings, client behaviour, load stages, the fault schedule, the measurement window and the
+predictions to check. The schema rejects unknown keys and bad values; :func:`load_scenario` turns
+every problem into a :class:`ScenarioError` naming the file, the field and what is allowed. This
+module depends on pydantic and PyYAML only, so analysis may import it.
 """
 from __future__ import annotations
 
@@ -394,6 +394,7 @@ class Scenario(Strict):
 
     @pydantic.model_validator(mode="after")
     def _faults_fit_the_run(self) -> "Scenario":
+        works = {}
         for index, fault in enumerate(self.faults):
             where = f"faults.{index} ({fault.kind})"
             if fault.service not in self.services:
@@ -401,8 +402,9 @@ class Scenario(Strict):
             if fault.end_seconds > self.duration_seconds:
                 raise ValueError(f"{where}: ends at {fault.end_seconds:g} s, after the last stage "
                                  f"({self.duration_seconds:g} s); start it earlier or shorten it")
-            work = self.effective_services()[fault.service]["work"] if fault.kind in ("gpu-slow", "gpu-stall",
-                                                                                      "latency") else None
+            if fault.kind in ("gpu-slow", "gpu-stall", "latency") and not works:
+                works = {name: spec["work"] for name, spec in self.effective_services().items()}
+            work = works.get(fault.service)
             if fault.kind.startswith("gpu-") and work != "gpu":
                 raise ValueError(f"{where}: {fault.service} runs work: {work}, and only an emulated GPU "
                                  "(work: gpu) can be slowed or stalled; use latency instead")
