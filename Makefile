@@ -4,6 +4,7 @@
 VENV     ?= .venv
 PYTHON   ?= python3
 SCENARIO ?= chaos-spike
+BACKEND  ?= local
 RUNS_DIR ?= runs
 PYTEST_ARGS ?=
 KIND_CLUSTER ?= tailstorm
@@ -23,7 +24,7 @@ STAMP     := $(VENV)/.installed
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z_-]+:.*##/ {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "Variables: SCENARIO=$(SCENARIO) RUNS_DIR=$(RUNS_DIR) VENV=$(VENV) PYTHON=$(PYTHON)"
+	@echo "Variables: SCENARIO=$(SCENARIO) BACKEND=$(BACKEND) RUNS_DIR=$(RUNS_DIR) VENV=$(VENV) PYTHON=$(PYTHON)"
 	@echo "           KIND_CLUSTER=$(KIND_CLUSTER) NAMESPACE=$(NAMESPACE) IMAGE=$(IMAGE)"
 
 setup: $(STAMP) check-prometheus ## Create .venv, install packages and Envoy, install Prometheus if missing
@@ -74,11 +75,11 @@ chart-values: $(STAMP) ## Regenerate the chart's generated parts (smoke values, 
 
 ##@ Experiments
 
-chaos-spike: setup ## Run the chaos-spike scenario on the local backend and write a report under runs/
-	$(TAILSTORM) run chaos-spike --runs-dir $(RUNS_DIR)
+chaos-spike: setup ## Run the chaos-spike scenario (BACKEND=local, or kind after make cluster-up images) and write a report under runs/
+	$(TAILSTORM) run chaos-spike --runs-dir $(RUNS_DIR) --backend $(BACKEND)
 
-run: setup ## Run SCENARIO (e.g. make run SCENARIO=smoke)
-	$(TAILSTORM) run $(SCENARIO) --runs-dir $(RUNS_DIR)
+run: setup ## Run SCENARIO (e.g. make run SCENARIO=smoke, BACKEND=kind)
+	$(TAILSTORM) run $(SCENARIO) --runs-dir $(RUNS_DIR) --backend $(BACKEND)
 
 scenarios: $(STAMP) ## List the scenario catalog
 	@$(TAILSTORM) scenarios

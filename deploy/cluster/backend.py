@@ -35,6 +35,7 @@ import yaml
 from controllers import kube, lagrecording
 from schema import events as events_module
 from deploy.cluster import tooling
+from deploy.local import processes
 from deploy.cluster import values as values_module
 from deploy.prometheus import client as prometheus_client
 from services.common import faults as faults_module
@@ -46,7 +47,7 @@ PROMETHEUS_SERVICE = "prometheus"
 PROMETHEUS_PORT = 9090
 
 
-class ClusterError(Exception):
+class ClusterError(processes.BackendError):
     """The cluster backend cannot go on; the message says what failed and what to do."""
 
 

@@ -242,13 +242,12 @@ def test_the_runner_refuses_a_remote_entry_before_starting_locust(tmp_path):
     from schema import scenario
 
     class RemoteBackend:  # what a cluster backend without a port-forward would hand over
-        table = processes.ProcessTable(tmp_path / "pids.json")
-
         def endpoints(self):
             return {"entry_url": "http://192.0.2.7:80"}
 
+    table = processes.ProcessTable(tmp_path / "pids.json")
     events = events_module.EventLog(tmp_path / "events.jsonl")
     with pytest.raises(runner.RunError, match="refusing to send load to 192.0.2.7"):
-        runner.drive_load(scenario.load_scenario("smoke"), tmp_path, RemoteBackend(), events, write=print)
+        runner.drive_load(scenario.load_scenario("smoke"), tmp_path, RemoteBackend(), events, table=table, write=print)
     events.close()
-    assert RemoteBackend.table.all() == [] and not (tmp_path / "locust").exists()
+    assert table.all() == [] and not (tmp_path / "locust").exists()
