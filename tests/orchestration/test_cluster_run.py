@@ -10,7 +10,6 @@ a missing helm is one sentence before anything starts.
 """
 import json
 import pathlib
-import threading
 
 import pytest
 
@@ -20,7 +19,7 @@ from deploy.local import processes
 from orchestration import runner
 from schema import events as events_module
 from schema import scenario as scenario_module
-from tests.deploy.cluster.fakes import FakeApiServer, FakeKube, FakeTools
+from tests.deploy.cluster.fakes import FakeKube, FakeTools, running_api_server
 
 SCENARIO = pathlib.Path(__file__).parent / "data" / "short-chain.yaml"
 
@@ -39,12 +38,8 @@ def workload(tmp_path_factory):
 
 @pytest.fixture
 def api_server():
-    server = FakeApiServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_api_server() as server:
+        yield server
 
 
 def test_a_kind_run_installs_drives_collects_uninstalls_and_reports(tmp_path, monkeypatch, workload, api_server):

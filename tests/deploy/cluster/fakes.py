@@ -4,10 +4,13 @@ them (tests/controllers/data). Port-forwards lead to real HTTP servers on 127.0.
 Prometheus/admin API by default, or whatever URL a test maps a target to."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import http.server
 import json
 import pathlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from controllers import kube
@@ -155,3 +158,16 @@ class FakeKube:
         container["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": "2024-05-01T11:37:58Z",
                                                  "finishedAt": "2024-05-01T12:07:12Z", "containerID": "containerd://4f1e"}}
         self.pods = [p for name, p in by_name.items() if name != "r7bzn"]
+
+
+@contextlib.contextmanager
+def running_api_server() -> Iterator[FakeApiServer]:
+    """A FakeApiServer serving on 127.0.0.1 until the block ends."""
+    server = FakeApiServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

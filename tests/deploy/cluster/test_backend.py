@@ -16,13 +16,12 @@ We test these aspects:
 from __future__ import annotations
 
 import pathlib
-import threading
 
 import pytest
 import yaml
 
 from analysis.tables import lagtimeline
-from tests.deploy.cluster.fakes import FakeApiServer, FakeKube, FakeTools
+from tests.deploy.cluster.fakes import FakeApiServer, FakeKube, FakeTools, running_api_server
 from controllers import lagrecording
 from schema import events as events_module
 from deploy.cluster import backend as cluster_backend
@@ -39,12 +38,8 @@ def t(text: str) -> float:
 
 @pytest.fixture
 def api_server():
-    server = FakeApiServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_api_server() as server:
+        yield server
 
 
 @pytest.fixture
