@@ -16,6 +16,7 @@ from typing import Literal
 import pydantic
 import yaml
 
+from schema import expressions
 from services.common import settings as service_settings
 
 SCENARIO_DIR = pathlib.Path(__file__).parents[1] / "loadtests" / "scenarios"
@@ -214,6 +215,45 @@ class Autoscaling(Strict):
         return spec
 
 
+class Criterion(Strict):
+    """One pass criterion: a measured expression (schema/expressions.py) and the bound it must meet.
+
+    ``says`` is the sentence the report prints first, with ``{value}`` (a format spec allowed,
+    e.g. ``{value:.1f}``) standing for the measurement.
+    """
+
+    name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    says: str = pydantic.Field(min_length=1)
+    measure: str
+    """e.g. ``spike.server.inference.arrival_rate_per_second / spike.client.offered_rate_per_second``."""
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _is_a_bounded_expression(self) -> "Criterion":
+        try:
+            expressions.parse(self.measure)
+        except expressions.ExpressionError as exc:
+            raise ValueError(f"measure: {exc}") from None
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give at_least, at_most or both: the bound the measurement must meet")
+        try:
+            self.says.format(value=0.0)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ValueError(f"says: {exc!r}; only {{value}} (with a format spec) may be filled in") from None
+        return self
+
+
+class Story(Strict):
+    """What a catalog scenario is for: the report opens with it, then each criterion's verdict."""
+
+    question: str = pydantic.Field(min_length=1)
+    """The one question the scenario answers, as a learner would ask it."""
+    teaches: str = pydantic.Field(min_length=1)
+    """What a run shows, in one or two sentences."""
+    criteria: tuple[Criterion, ...] = ()
+
+
 class Scenario(Strict):
     name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
@@ -228,6 +268,8 @@ class Scenario(Strict):
     slo: Slo | None = None
     pods: PodTiming = PodTiming()
     autoscaling: dict[service_settings.ServiceName, Autoscaling] = {}
+    story: Story | None = None
+    """The question the scenario answers and its pass criteria (the report's first section)."""
 
     @pydantic.model_validator(mode="after")
     def _graph_is_closed(self) -> "Scenario":
@@ -250,6 +292,16 @@ class Scenario(Strict):
         for name in (self.slo.services if self.slo else {}):
             if name not in self.services:
                 raise ValueError(f"slo.services: {name!r} is not under services")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _criteria_read_known_phases(self) -> "Scenario":
+        roots = {stage.name for stage in self.stages} | {"hpa"}
+        for criterion in (self.story.criteria if self.story else ()):
+            for path in expressions.paths(expressions.parse(criterion.measure)):
+                if path.parts[0] not in roots:
+                    raise ValueError(f"story.criteria.{criterion.name}.measure: {'.'.join(path.parts)!r} starts with "
+                                     f"{path.parts[0]!r}, which is no stage; start with one of {', '.join(sorted(roots))}")
         return self
 
     @pydantic.model_validator(mode="after")
