@@ -6,13 +6,14 @@ PYTHON   ?= python3
 SCENARIO ?= chaos-spike
 RUNS_DIR ?= runs
 PYTEST_ARGS ?=
+MUTANTS_ARGS ?=
 
 PY        := $(VENV)/bin/python
 TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench clean distclean
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench mutants clean distclean
 
 ##@ Getting started
 
@@ -53,6 +54,11 @@ test: setup check-chromium ## Run the test suite (hermetic: loopback only, free 
 fidelity: setup ## Long real-stack runs checked against theory (minutes)
 	$(PY) -m pytest --run-fidelity -m fidelity $(PYTEST_ARGS)
 
+# mutmut comes from the `mutation` extra, installed on first use only (make test does not need it).
+mutants: $(STAMP) ## Mutation score per module of the pure core, with surviving mutants (cached; MUTANTS_ARGS=--fresh)
+	@$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q -e '.[test,mutation]'
+	$(PY) tools/mutants.py $(MUTANTS_ARGS)
+
 bench: setup ## Overhead of one hop through Envoy + FastAPI against a bare uvicorn endpoint
 	$(PY) bench/hop_overhead.py
 
@@ -64,4 +70,4 @@ clean: ## Stop processes left by a killed run, remove caches (keeps runs/ and .v
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and every run directory
-	rm -rf $(VENV) $(RUNS_DIR)
+	rm -rf $(VENV) $(RUNS_DIR) .mutants
