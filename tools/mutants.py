@@ -27,7 +27,7 @@ Equivalent mutants (no test can tell them apart from the original) are listed in
 tools/mutants-equivalent.toml with a one-line reason each, rather than as `# pragma: no mutate`
 comments, so that mutation bookkeeping stays out of modules other engineers are editing. Each
 entry records the mutated line; an entry whose mutant now reads differently (its function was
-edited and mutmut renumbered its mutants) is reported stale and does not count.
+edited and mutmut renumbered its mutants), or that a test kills, is reported stale.
 """
 from __future__ import annotations
 
@@ -352,6 +352,8 @@ def score_group(workspace: pathlib.Path, files: list[str], equivalents: dict[str
         status = status_of(code)
         if status in DETECTED:
             entry.detected += 1
+            if key in equivalents:
+                stale.append(f"{key}: listed as equivalent, but a test kills it ({status})")
             continue
         mutant = Mutant(key=key, module=file, status=status)
         mutant.line, mutant.removed, mutant.added = describe(workspace, key, file, sources[file])

@@ -457,3 +457,165 @@ def test_a_decision_is_encoded_with_every_field_and_memory_in_binary_units() -> 
 
 def test_history_without_recommendations_encodes_them_as_null() -> None:
     assert codec.encode_history(api.History()) == {"recommendations": None, "scaleUpEvents": [], "scaleDownEvents": []}
+
+
+# Every nested decoder names its own path, whether the value is not an object or has an unknown key.
+S = ("spec",)
+NESTED_BAD_INPUTS = [
+    (with_change(S, []), "spec: must be an object, got an array"),
+    (with_change(S + ("replicas",), 3),
+     "spec.replicas: unknown field (known here: behavior, maxReplicas, metrics, minReplicas, scaleTargetRef)"),
+    (with_change(("controller",), []), "controller: must be an object, got an array"),
+    (with_change(("controller", "period"), 3),
+     "controller.period: unknown field (known here: cpuInitializationPeriodSeconds, downscaleStabilizationSeconds, "
+     "initialReadinessDelaySeconds, scaleUpLimitFactor, scaleUpLimitMinimum, syncPeriodSeconds, tolerance)"),
+    (with_change(M + (0,), "cpu"), "spec.metrics[0]: must be an object, got 'cpu'"),
+    (with_change(M + (0, "target"), 1),
+     "spec.metrics[0].target: unknown field (known here: containerResource, external, object, pods, resource, type)"),
+    (with_change(M + (0, "resource"), []), "spec.metrics[0].resource: must be an object, got an array"),
+    (with_change(M + (0, "resource", "target"), []), "spec.metrics[0].resource.target: must be an object, got an array"),
+    (with_change(M + (0, "resource", "target", "max"), 1),
+     "spec.metrics[0].resource.target.max: unknown field (known here: averageUtilization, averageValue, type, value)"),
+    (with_change(M + (2, "containerResource"), []), "spec.metrics[2].containerResource: must be an object, got an array"),
+    (with_change(M + (2, "containerResource", "name"), ""),
+     "spec.metrics[2].containerResource.name: must be a non-empty string, got ''"),
+    (with_change(M + (2, "containerResource", "target", "type"), "Value"),
+     "spec.metrics[2].containerResource.target.type: must be one of Utilization, AverageValue; got 'Value'"),
+    (with_change(M + (3, "pods"), []), "spec.metrics[3].pods: must be an object, got an array"),
+    (with_change(M + (3, "pods", "metric"), "qps"), "spec.metrics[3].pods.metric: must be an object, got 'qps'"),
+    (with_change(M + (3, "pods", "metric", "labels"), {}),
+     "spec.metrics[3].pods.metric.labels: unknown field (known here: name, selector)"),
+    (with_change(M + (3, "pods", "metric", "selector"), []),
+     "spec.metrics[3].pods.metric.selector: must be an object, got an array"),
+    (with_change(M + (3, "pods", "metric", "selector", "labels"), {}),
+     "spec.metrics[3].pods.metric.selector.labels: unknown field (known here: matchExpressions, matchLabels)"),
+    (with_change(M + (3, "pods", "metric", "selector", "matchLabels"), []),
+     "spec.metrics[3].pods.metric.selector.matchLabels: must be an object, got an array"),
+    (with_change(M + (4, "object"), []), "spec.metrics[4].object: must be an object, got an array"),
+    (with_change(M + (4, "object", "describedObject", "namespace"), "x"),
+     "spec.metrics[4].object.describedObject.namespace: unknown field (known here: apiVersion, kind, name)"),
+    (with_change(M + (4, "object", "describedObject", "name"), ""),
+     "spec.metrics[4].object.describedObject.name: must be a non-empty string, got ''"),
+    (with_change(M + (4, "object", "describedObject", "apiVersion"), 1),
+     "spec.metrics[4].object.describedObject.apiVersion: must be a non-empty string, got 1"),
+    (with_change(M + (4, "object", "metric", "name"), ""), "spec.metrics[4].object.metric.name: must be a non-empty string, got ''"),
+    (with_change(M + (5, "external"), []), "spec.metrics[5].external: must be an object, got an array"),
+    (with_change(M + (5, "external", "metric", "selector", "matchExpressions", 0), "q in (a)"),
+     "spec.metrics[5].external.metric.selector.matchExpressions[0]: must be an object, got 'q in (a)'"),
+    (with_change(M + (5, "external", "metric", "selector", "matchExpressions", 0, "value"), "a"),
+     "spec.metrics[5].external.metric.selector.matchExpressions[0].value: unknown field (known here: key, operator, values)"),
+    (with_change(S + ("behavior",), []), "spec.behavior: must be an object, got an array"),
+    (with_change(S + ("behavior", "scaleSideways"), {}),
+     "spec.behavior.scaleSideways: unknown field (known here: scaleDown, scaleUp)"),
+    (with_change(S + ("behavior", "scaleUp"), []), "spec.behavior.scaleUp: must be an object, got an array"),
+    (with_change(S + ("behavior", "scaleUp", "window"), 1),
+     "spec.behavior.scaleUp.window: unknown field (known here: policies, selectPolicy, stabilizationWindowSeconds, tolerance)"),
+    (with_change(S + ("behavior", "scaleUp", "tolerance"), []),
+     'spec.behavior.scaleUp.tolerance: must be a quantity such as "500m" or 2, got an array'),
+    (with_change(S + ("behavior", "scaleUp", "policies", 0), "4 pods"),
+     "spec.behavior.scaleUp.policies[0]: must be an object, got '4 pods'"),
+    (with_change(POD0 + ("deletionTimestamp",), "soon"),
+     'pods[0].deletionTimestamp: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'soon\''),
+    (with_change(("pods", 1, "requests"), []), "pods[1].requests: must be an object, got an array"),
+    (with_change(POD0 + ("ready", "lastTransitionTime"), "then"),
+     'pods[0].ready.lastTransitionTime: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'then\''),
+    (with_change(POD0 + ("containers", 0), "app"), "pods[0].containers[0]: must be an object, got 'app'"),
+    (with_change(POD0 + ("containers", 0, "image"), "x"),
+     "pods[0].containers[0].image: unknown field (known here: name, requests, restartPolicy)"),
+    (with_change(POD0 + ("containers", 0, "name"), ""), "pods[0].containers[0].name: must be a non-empty string, got ''"),
+    (with_change(POD0 + ("containers", 0, "requests"), []), "pods[0].containers[0].requests: must be an object, got an array"),
+    (with_change(POD0 + ("metrics",), []), "pods[0].metrics: must be an object, got an array"),
+    (with_change(POD0 + ("metrics", "timestamp"), "now"),
+     'pods[0].metrics.timestamp: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'now\''),
+    (with_change(POD0 + ("metrics", "containers", 0, "name"), ""),
+     "pods[0].metrics.containers[0].name: must be a non-empty string, got ''"),
+    (with_change(POD0 + ("metrics", "containers", 0, "usage"), []),
+     "pods[0].metrics.containers[0].usage: must be an object, got an array"),
+    (with_change(("podsMetrics",), []), "podsMetrics: must be an object, got an array"),
+    (with_change(("podsMetrics", "in_flight"), []), "podsMetrics.in_flight: must be an object, got an array"),
+    (with_change(("podsMetrics", "in_flight", "window"), 1),
+     "podsMetrics.in_flight.window: unknown field (known here: timestamp, values, windowSeconds)"),
+    (with_change(("podsMetrics", "in_flight", "values"), []), "podsMetrics.in_flight.values: must be an object, got an array"),
+    (with_change(("podsMetrics", "in_flight", "timestamp"), "x"),
+     'podsMetrics.in_flight.timestamp: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'x\''),
+    (with_change(("objectMetrics", "rps", "timestamp"), "x"),
+     'objectMetrics.rps.timestamp: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'x\''),
+    (with_change(("objectMetrics", "rps", "value"), "x"),
+     "objectMetrics.rps.value: 'x' is not a quantity (examples: 500m, 2, 1.5, 256Mi, 1e3)"),
+    (with_change(("externalMetrics", "queue"), []), "externalMetrics.queue: must be an object, got an array"),
+    (with_change(("externalMetrics", "queue", "timestamp"), "x"),
+     'externalMetrics.queue.timestamp: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'x\''),
+    (with_change(("history",), []), "history: must be an object, got an array"),
+    (with_change(("history", "events"), []),
+     "history.events: unknown field (known here: recommendations, scaleDownEvents, scaleUpEvents)"),
+    (with_change(("history", "recommendations", 0), 3), "history.recommendations[0]: must be an object, got 3"),
+    (with_change(("history", "recommendations", 0, "timestamp"), "x"),
+     'history.recommendations[0].timestamp: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'x\''),
+    (with_change(("history", "scaleUpEvents", 0), 2), "history.scaleUpEvents[0]: must be an object, got 2"),
+    (with_change(("history", "scaleUpEvents", 0, "change"), 2),
+     "history.scaleUpEvents[0].change: unknown field (known here: outdated, replicaChange, timestamp)"),
+    (with_change(("history", "scaleDownEvents", 0, "timestamp"), "x"),
+     'history.scaleDownEvents[0].timestamp: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'x\''),
+]
+
+
+@pytest.mark.parametrize("document, message", NESTED_BAD_INPUTS, ids=[m.split(":")[0] for _, m in NESTED_BAD_INPUTS])
+def test_each_nested_decoder_reports_its_own_path(document, message: str) -> None:
+    with pytest.raises(codec.InputError) as raised:
+        codec.decode_state(document)
+    assert str(raised.value) == message
+
+
+REPLAY_START = {"now": 0, "currentReplicas": 1, "spec": {"maxReplicas": 1}}
+
+
+@pytest.mark.parametrize("sync, message", [
+    ({"now": "x"}, 'syncs[0].now: must be an RFC3339 time such as "2024-05-01T12:00:00Z" or epoch seconds, got \'x\''),
+    ({"statusReplicas": -1}, "syncs[0].statusReplicas: must be at least 0, got -1"),
+    ({"podsMetrics": []}, "syncs[0].podsMetrics: must be an object, got an array"),
+    ({"podsMetrics": {"m": []}}, "syncs[0].podsMetrics.m: must be an object, got an array"),
+    ({"objectMetrics": []}, "syncs[0].objectMetrics: must be an object, got an array"),
+    ({"externalMetrics": []}, "syncs[0].externalMetrics: must be an object, got an array"),
+])
+def test_each_sync_of_a_replay_reports_its_own_path(sync, message: str) -> None:
+    with pytest.raises(codec.InputError) as raised:
+        codec.decode_replay({"start": REPLAY_START, "syncs": [sync]})
+    assert str(raised.value) == message
+
+
+def test_values_on_the_edge_of_each_range_are_accepted() -> None:
+    document = copy.deepcopy(FULL)
+    document["spec"]["minReplicas"] = 10
+    document["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] = 3600
+    document["spec"]["behavior"]["scaleUp"]["policies"][0]["periodSeconds"] = 1800
+    document["spec"]["metrics"][1]["resource"]["target"]["averageValue"] = "1m"
+    document["controller"]["downscaleStabilizationSeconds"] = 0
+    del document["spec"]["metrics"][4]["object"]["describedObject"]["apiVersion"]
+    document["pods"][1]["requests"] = {"cpu": "0"}
+    document["pods"][0]["containers"].append({"name": "sidecar"})
+    state = codec.decode_state(document)
+    assert state.spec.min_replicas == 10
+    assert state.spec.behavior.scale_up.stabilization_window_seconds == 3600
+    assert state.spec.behavior.scale_up.policies[0].period_seconds == 1800
+    assert state.spec.metrics[1].resource.target.average_value == 1
+    assert state.controller.downscale_stabilization_seconds == 0
+    assert state.spec.metrics[4].object.described_object.api_version == ""
+    assert state.pods[1].requests == {"cpu": 0}
+    assert state.pods[0].containers[1] == api.Container("sidecar", {}, None)
+    document["spec"]["metrics"][4]["object"]["describedObject"]["apiVersion"] = ""
+    assert codec.decode_state(document).spec.metrics[4].object.described_object.api_version == ""
+
+
+def test_times_come_back_in_utc_whatever_the_machines_time_zone(monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "JST-9")
+    time.tzset()
+    try:
+        decoded = codec._time("2024-05-01T21:00:00+09:00", "t")
+        assert (decoded, decoded.utcoffset()) == (at(12, 0), datetime.timedelta(0))
+        tokyo = datetime.datetime(2024, 5, 1, 21, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=9)))
+        assert codec.format_time(tokyo) == "2024-05-01T12:00:00Z"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -17,6 +17,7 @@ levels per pod); where upstream has the case, the test is named after it. We tes
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 
 import pytest
@@ -395,3 +396,73 @@ def test_group_pods_keeps_sorting_after_an_ignored_pod() -> None:
                                            resource="", cpu_initialization_period_seconds=0,
                                            delay_of_initial_readiness_status_seconds=0, now=b.NOW)
     assert groups == replica_calculator.GroupedPods(1, frozenset({"new"}), frozenset({"quiet"}), frozenset({"gone"}))
+
+
+# --- the filled-in values, where one milli-unit more would change the count ---------------------------
+
+def utilization_result(calc, *, current: int, target: int, container: str = ""):
+    result = calc.get_resource_replicas(current_replicas=current, target_utilization=target, resource=api.CPU,
+                                        tolerances=TOL, container=container)
+    return result.replicas, result.utilization
+
+
+def test_utilization_scale_up_puts_a_missing_pod_at_exactly_zero() -> None:
+    # container2 of pod 0 uses 60m of 50m (120 %, ratio 3 against 40 %); pod 1 has no sample:
+    # at 0 the pair is at 60 % -> 1.5 -> 3 replicas; at 1m it would be 61 % -> 4
+    calc = b.calculator(current_replicas=2, requests=("0.05", "0.05"), levels=[[0, 60]])
+    assert utilization_result(calc, current=2, target=40, container="container2") == (3, 120)
+
+
+def test_utilization_scale_up_puts_an_unready_pod_at_exactly_zero() -> None:
+    calc = b.calculator(current_replicas=2, requests=("0.05", "0.05"), levels=[[0, 60], [0, 60]], readiness=(T, F))
+    assert utilization_result(calc, current=2, target=40, container="container2") == (3, 120)
+
+
+def test_utilization_scale_up_below_twice_the_target_still_fills_missing_pods() -> None:
+    # two pods at 80 % of a 50 % target (ratio 1.6), one missing at 0: 53 % -> 1.06, inside the band
+    calc = b.calculator(current_replicas=3, requests=("0.05",) * 3, levels=levels(40, 40))
+    assert utilization_result(calc, current=3, target=50) == (3, 80)
+
+
+def test_utilization_exactly_at_the_target_with_an_unready_pod_is_no_scale_up() -> None:
+    calc = b.calculator(current_replicas=4, requests=("0.05",) * 4, levels=levels(25, 25, 25, 25), readiness=(T, T, T, F))
+    assert utilization_result(calc, current=4, target=50) == (4, 50)
+
+
+@pytest.mark.parametrize("phases", [None, (RUN, RUN, PEND)], ids=["missing", "pending"])
+def test_pods_metric_scale_up_fills_at_exactly_zero_where_one_milli_more_would_add_a_replica(phases) -> None:
+    # (3001 + 3001 + 0) / 3 = 2000 (Go's integer division) -> ratio 2.0 -> 6; with 1m it would be 2001 -> 7
+    calc = b.calculator(current_replicas=3, metric_levels=(3001, 3001), phases=phases)
+    assert plain(calc, current=3, target=1000).replicas == 6
+
+
+def test_external_sum_adds_up_to_exactly_max_int64_and_keeps_adding_after_it() -> None:
+    calc = b.calculator(current_replicas=1, metric_levels=(INT64_MAX - 5, 5, -10))
+    assert calc.get_external_metric_replicas(current_replicas=1, target_usage=INT64_MAX, metric_name=b.METRIC_NAME,
+                                             tolerances=TOL).usage == INT64_MAX - 10
+    calc = b.calculator(current_replicas=1, metric_levels=(INT64_MAX, 1))
+    assert calc.get_external_metric_replicas(current_replicas=1, target_usage=INT64_MAX, metric_name=b.METRIC_NAME,
+                                             tolerances=TOL).usage == INT64_MAX
+
+
+def test_a_cpu_sample_at_the_exact_end_of_the_initialization_period_counts() -> None:
+    """The period is over when start + period is not after now (Go's ``After``)."""
+    start = b.NOW - datetime.timedelta(seconds=120)
+    pod = api.Pod("p", ready=api.PodCondition(T, start), start_time=start)
+    metric = replica_calculator.metrics_client.PodMetric(100, start + datetime.timedelta(seconds=30), 60.0)
+    groups = replica_calculator.group_pods((pod,), {"p": metric}, resource=api.CPU, cpu_initialization_period_seconds=120,
+                                           delay_of_initial_readiness_status_seconds=10, now=b.NOW)
+    assert (groups.ready_pod_count, groups.unready_pods) == (1, frozenset())
+
+
+def test_raw_resource_without_a_container_sums_every_container() -> None:
+    calc = b.calculator(current_replicas=2, levels=[[100, 300], [100, 300]])
+    result = calc.get_raw_resource_replicas(current_replicas=2, target_usage=200, resource=api.CPU, tolerances=TOL)
+    assert (result.replicas, result.usage) == (4, 400)
+
+
+def test_metrics_of_pods_unknown_to_the_lister_fail_with_upstreams_exact_message() -> None:
+    calc = b.calculator(current_replicas=1, requests=("1.0",), levels=levels(100), pod_names=("an-older-pod-name",))
+    with pytest.raises(replica_calculator.CalculationError) as raised:
+        calc.get_resource_replicas(current_replicas=1, target_utilization=100, resource=api.CPU, tolerances=TOL)
+    assert str(raised.value) == "no metrics returned matched known pods"
