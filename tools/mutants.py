@@ -157,6 +157,9 @@ def mutmut_section(group: Group, files: list[str]) -> str:
         f"pytest_add_cli_args_test_selection = {json.dumps(list(group.tests))}",
         # -p no:cacheprovider: mutants must not write pytest's cache into the copy
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
+        # a mutant that loops forever is stopped after 10 CPU-seconds plus 10x its tests' time (mutmut's
+        # default, 30 s, costs minutes per group on two shared cores; these tests take well under 1 s)
+        "timeout_multiplier = 5.0",
         # non-Python files are re-synced by this driver; git-based detection would report every
         # change in the repository as a dependency change
         "use_git_change_detection = false",

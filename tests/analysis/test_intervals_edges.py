@@ -127,3 +127,14 @@ def test_composition_with_a_fully_failed_component_is_certain_failure() -> None:
 def test_composition_with_a_component_without_trials_is_undefined() -> None:
     assert all(math.isnan(x) for x in intervals.composition_interval([(0, 10), (0, 0)]))
     assert intervals.composition_interval([(0, 1)])[0] == 0.0
+
+
+def test_ratio_interval_defaults_to_ten_batches_and_takes_the_confidence() -> None:
+    numerators = [float(i % 7) for i in range(20)]
+    denominators = [1.0] * 20
+    assert intervals.ratio_batch_interval(numerators, denominators) == intervals.ratio_batch_interval(
+        numerators, denominators, batch_count=10)
+    assert intervals.ratio_batch_interval(numerators, denominators) != intervals.ratio_batch_interval(
+        numerators, denominators, batch_count=11)
+    ratio, low, high = intervals.ratio_batch_interval([1, 2, 3, 4], [1, 1, 1, 1], batch_count=2, confidence=0.9)
+    assert (low, high) == pytest.approx((2.5 - Z90, 2.5 + Z90), rel=1e-12)

@@ -141,3 +141,24 @@ def test_each_argument_outside_its_domain_is_refused_with_a_sentence_naming_it(c
 def test_zero_pods_or_zero_percent_alone_still_scale() -> None:
     assert lagmodel.hpa_scale_up_steps(current_replicas=2, desired_replicas=4, scale_up_pods=0) == 1
     assert lagmodel.hpa_scale_up_steps(current_replicas=2, desired_replicas=4, scale_up_percent=0) == 1
+
+
+def test_readiness_and_budget_default_to_a_five_second_boot() -> None:
+    assert lagmodel.hpa_readiness_seconds(period_seconds=1) == 5.5
+    assert lagmodel.hpa_lag_budget(readiness_period_seconds=1).readiness_seconds == 5.5
+
+
+def test_budget_rate_limit_uses_the_default_policies_and_the_given_sync_period() -> None:
+    # +4 pods beats doubling at 1: 1 → 5 → 10 is two steps
+    assert lagmodel.hpa_lag_budget(current_replicas=1, desired_replicas=6).rate_limit_seconds == 15.0
+    # doubling beats +4 at 4: 4 → 8 → 16 is two steps
+    assert lagmodel.hpa_lag_budget(current_replicas=4, desired_replicas=9).rate_limit_seconds == 15.0
+    # a 20 s policy period with a 10 s sync: each extra step waits two syncs
+    assert lagmodel.hpa_lag_budget(current_replicas=1, desired_replicas=6, policy_period_seconds=20,
+                                   sync_period_seconds=10).rate_limit_seconds == 20.0
+
+
+def test_a_percent_policy_rounds_the_product_up() -> None:
+    # 101 + 100 % = 202 exactly: one step
+    assert lagmodel.hpa_scale_up_steps(current_replicas=101, desired_replicas=202, scale_up_pods=0,
+                                       scale_up_percent=100) == 1

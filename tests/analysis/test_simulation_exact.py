@@ -147,3 +147,7 @@ def test_capacity_equal_to_the_servers_is_a_loss_system_not_an_error() -> None:
                                        servers=2, capacity=2, customers=200, warmup_customers=0, seed=2)
     assert result.blocked > 0
     assert set(result.waits_seconds) == {0.0}
+
+
+def test_lognormal_service_accepts_any_positive_scv_below_one_too() -> None:
+    assert simulation.ServiceTime("lognormal", 1.0, scv=0.5).squared_coefficient_of_variation == 0.5

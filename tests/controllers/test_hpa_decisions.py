@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
+
 import hpa_builders as b
 from controllers.hpa import api, horizontal
 
@@ -173,3 +175,19 @@ def test_behavior_scale_down_is_capped_by_its_pods_policy_and_stored_as_an_event
         api.History(recommendations=(api.TimestampedRecommendation(2, NOW),),
                     scale_down_events=(api.TimestampedScaleEvent(1, NOW, False),)),
     )
+
+
+def test_at_exactly_max_replicas_the_metrics_decide() -> None:
+    decision = horizontal.reconcile(state(current=10, max_replicas=10, levels=(15000,) * 10))
+    assert (decision.desired_replicas, decision.rescale, decision.rescale_reason) == (10, False, "")
+
+
+def test_a_state_refuses_empty_metrics_and_a_naive_time_with_a_sentence() -> None:
+    spec = api.HorizontalPodAutoscalerSpec(max_replicas=2)
+    with pytest.raises(ValueError) as raised:
+        horizontal.HPAState(spec=spec, current_replicas=1, now=NOW)
+    assert str(raised.value) == "spec.metrics is empty; the API server would default it to cpu Utilization 80"
+    spec = api.HorizontalPodAutoscalerSpec(max_replicas=2, metrics=(b.pods_metric("1"),))
+    with pytest.raises(ValueError) as raised:
+        horizontal.HPAState(spec=spec, current_replicas=1, now=NOW.replace(tzinfo=None))
+    assert str(raised.value) == "now must be timezone-aware (UTC)"
