@@ -164,3 +164,9 @@ def test_the_description_of_a_validation_error_without_input_still_names_the_fie
     with pytest.raises(pydantic.ValidationError) as raised:
         scenario.Stage.model_validate({"name": "", "duration_seconds": 5, "arrival_rate_per_second": 1})
     assert scenario.describe_errors(raised.value) == "  name: String should have at least 1 character (got '')"
+
+
+def test_an_unknown_key_where_the_schema_cannot_be_walked_says_none_are_listed() -> None:
+    with pytest.raises(pydantic.ValidationError) as raised:
+        scenario.Slo.model_validate({"end_to_end": {"latency_seconds": 1, "x": 1}})
+    assert scenario.describe_errors(raised.value) == "  end_to_end.x: unknown key; allowed here: (none)"
