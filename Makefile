@@ -10,13 +10,14 @@ PYTEST_ARGS ?=
 KIND_CLUSTER ?= tailstorm
 NAMESPACE ?= tailstorm
 IMAGE ?= tailstorm:0.1.0
+MUTANTS_ARGS ?=
 
 PY        := $(VENV)/bin/python
 TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups clean distclean \
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups mutants clean distclean \
         check-tools cluster-up cluster-down images image-test deploy undeploy chart-values
 
 ##@ Getting started
@@ -92,6 +93,11 @@ test: setup check-chromium ## Run the test suite (hermetic: loopback only, free 
 fidelity: setup ## Long real-stack runs checked against theory (minutes)
 	$(PY) -m pytest --run-fidelity -m fidelity $(PYTEST_ARGS)
 
+# mutmut comes from the `mutation` extra, installed on first use only (make test does not need it).
+mutants: $(STAMP) ## Mutation score per module of the pure core, with surviving mutants (cached; MUTANTS_ARGS=--fresh)
+	@$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q -e '.[test,mutation]'
+	$(PY) tools/mutants.py $(MUTANTS_ARGS)
+
 bench: setup ## Overhead of one hop through Envoy + FastAPI against a bare uvicorn endpoint
 	$(PY) bench/hop_overhead.py
 
@@ -109,4 +115,4 @@ clean: ## Stop processes of runs whose runner died (live runs are left alone), r
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and every run directory
-	rm -rf $(VENV) $(RUNS_DIR)
+	rm -rf $(VENV) $(RUNS_DIR) .mutants

@@ -431,6 +431,8 @@ def describe_errors(exc: pydantic.ValidationError) -> str:
         field = ".".join(str(part) for part in error["loc"])
         if not error["loc"]:  # a rule across fields: its message names the fields itself
             lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
+        elif error["type"] == "value_error":  # a rule of one block: its sentence, not the whole block back
+            lines.append(f"  {field}: {error['msg'].removeprefix('Value error, ')}")
         elif error["type"] == "extra_forbidden":
             allowed = allowed_keys(Scenario, error["loc"][:-1])
             lines.append(f"  {field}: unknown key; allowed here: {', '.join(allowed) or '(none)'}")
