@@ -46,6 +46,17 @@ class RetryPolicy(Strict):
     retry_on: str = "connect-failure,reset"
     num_retries: int = pydantic.Field(0, ge=0, le=10)
     per_try_timeout_seconds: float | None = pydantic.Field(None, gt=0)
+    hedge_on_per_try_timeout: bool = False
+    """Envoy's ``hedge_policy``: when an attempt passes ``per_try_timeout_seconds`` send another one
+    *without* cancelling the first, and take whichever answers first (the tail-at-scale hedged
+    request). Needs ``num_retries`` ≥ 1 and a ``per_try_timeout_seconds``."""
+
+    @pydantic.model_validator(mode="after")
+    def _hedging_has_a_trigger(self) -> "RetryPolicy":
+        if self.hedge_on_per_try_timeout and (not self.num_retries or self.per_try_timeout_seconds is None):
+            raise ValueError("hedge_on_per_try_timeout needs num_retries >= 1 (the hedges allowed) and "
+                             "per_try_timeout_seconds (when to hedge)")
+        return self
 
 
 class OutlierDetection(Strict):
@@ -61,6 +72,10 @@ class EnvoySettings(Strict):
     """Resilience settings of the Envoy in front of a service."""
 
     route_timeout_seconds: float = pydantic.Field(5.0, gt=0)
+    lb_policy: Literal["least_request", "round_robin", "random"] = "least_request"
+    """How the proxy picks a replica: ``least_request`` (power of two choices: the fewer outstanding
+    requests of two random hosts) keeps replicas' queues even, nearer one shared queue;
+    ``round_robin`` ignores how busy a replica is, so one slow replica keeps getting its share."""
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     retry: RetryPolicy = RetryPolicy()
     outlier_detection: OutlierDetection = OutlierDetection()

@@ -299,3 +299,20 @@ def test_an_atomic_write_names_its_temporary_file_after_the_target_in_the_same_f
     assert temporary.parent == tmp_path
     assert temporary.name.startswith(".apps.json.") and temporary.name.endswith(".tmp")
     assert (tmp_path / "apps.json").read_text() == "[]"
+
+
+def test_hedging_on_a_per_try_timeout_renders_envoys_hedge_policy_next_to_the_retries() -> None:
+    settings = SETTINGS.model_copy(update={"retry": scenario.RetryPolicy(
+        retry_on="5xx", num_retries=1, per_try_timeout_seconds=0.05, hedge_on_per_try_timeout=True)})
+    route = service_route(bootstrap(settings))
+    assert route["hedge_policy"] == {"hedge_on_per_try_timeout": True}
+    assert route["retry_policy"]["per_try_timeout"] == "0.05s" and route["retry_policy"]["num_retries"] == 1
+    assert "hedge_policy" not in service_route(bootstrap())
+    with pytest.raises(ValueError, match="hedge_on_per_try_timeout needs num_retries >= 1"):
+        scenario.RetryPolicy(num_retries=1, hedge_on_per_try_timeout=True)
+
+
+@pytest.mark.parametrize("policy, rendered", [("least_request", "LEAST_REQUEST"), ("round_robin", "ROUND_ROBIN"),
+                                              ("random", "RANDOM")])
+def test_the_load_balancing_policy_is_the_scenarios(policy, rendered) -> None:
+    assert cluster(bootstrap(SETTINGS.model_copy(update={"lb_policy": policy})))["lb_policy"] == rendered
