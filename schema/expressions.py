@@ -2,10 +2,11 @@
 
 A criterion measures an expression over a run's measurements, for example
 ``spike.server.inference.arrival_rate_per_second / spike.client.offered_rate_per_second``: numbers,
-``+ - * /``, parentheses and dotted paths. A path starts with a phase name and walks that phase's
+``+ - * /``, parentheses, ``max(…, …)`` and ``min(…, …)``, and dotted paths. A path starts with a phase name and walks that phase's
 summary (``client.<field>``, ``server.<service>.<field>``, ``envoy.<service>.<field>``,
-``generator.<field>``), or starts with ``hpa`` and names a service of the HPA-lag timeline
-(``hpa.<service>.lag_seconds``, ``.scale_ups``). The scenario schema parses every criterion when
+``generator.<field>``), starts with ``hpa`` and names a service of the HPA-lag timeline
+(``hpa.<service>.lag_seconds``, ``.scale_ups``), or starts with ``checks`` and names a prediction
+row (``checks.mmc_mean_response.inference.rho80.abs_error``); analysis/verdicts/criteria.py lists them. The scenario schema parses every criterion when
 the file is loaded (so a typo is refused with its field named); the analysis evaluates it on the
 run's summary (analysis/verdicts/criteria.py).
 """
@@ -15,7 +16,8 @@ import dataclasses
 import re
 
 TOKEN = re.compile(r"\s*(?:(?P<number>\d+(?:\.\d+)?(?:e[+-]?\d+)?)|(?P<path>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)+)"
-                   r"|(?P<op>[-+*/()]))")
+                   r"|(?P<function>max|min)\(|(?P<op>[-+*/(),]))")
+FUNCTIONS = {"max": max, "min": min}
 
 
 class ExpressionError(ValueError):
@@ -39,7 +41,13 @@ class Binary:
     right: "Node"
 
 
-Node = Number | Path | Binary
+@dataclasses.dataclass(frozen=True)
+class Call:
+    function: str
+    arguments: tuple["Node", ...]
+
+
+Node = Number | Path | Binary | Call
 
 
 def tokens(text: str) -> list[tuple[str, str]]:
@@ -91,6 +99,17 @@ def _atom(items, text):
         return Number(float(value)), items[1:]
     if kind == "path":
         return Path(tuple(value.split("."))), items[1:]
+    if kind == "function":
+        arguments, rest = [], items[1:]
+        while True:
+            argument, rest = _sum(rest, text)
+            arguments.append(argument)
+            if rest and rest[0] == ("op", ","):
+                rest = rest[1:]
+                continue
+            if not rest or rest[0] != ("op", ")"):
+                raise ExpressionError(f"{value}( is not closed in {text!r}")
+            return Call(value, tuple(arguments)), rest[1:]
     if (kind, value) == ("op", "("):
         node, rest = _sum(items[1:], text)
         if not rest or rest[0] != ("op", ")"):
@@ -105,6 +124,8 @@ def paths(node: Node) -> list[Path]:
         return [node]
     if isinstance(node, Binary):
         return paths(node.left) + paths(node.right)
+    if isinstance(node, Call):
+        return [path for argument in node.arguments for path in paths(argument)]
     return []
 
 
@@ -114,6 +135,8 @@ def evaluate(node: Node, resolve) -> float:
         return node.value
     if isinstance(node, Path):
         return float(resolve(node))
+    if isinstance(node, Call):
+        return FUNCTIONS[node.function](evaluate(argument, resolve) for argument in node.arguments)
     left, right = evaluate(node.left, resolve), evaluate(node.right, resolve)
     if node.op == "+":
         return left + right

@@ -311,7 +311,7 @@ class Scenario(Strict):
 
     @pydantic.model_validator(mode="after")
     def _criteria_read_known_phases(self) -> "Scenario":
-        roots = {stage.name for stage in self.stages} | {"hpa"}
+        roots = {stage.name for stage in self.stages} | {"hpa", "checks"}
         for criterion in (self.story.criteria if self.story else ()):
             for path in expressions.paths(expressions.parse(criterion.measure)):
                 if path.parts[0] not in roots:

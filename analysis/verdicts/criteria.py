@@ -3,14 +3,19 @@
 Each criterion of the scenario's ``story`` (schema/scenario.py) measures an expression
 (schema/expressions.py) over the summary and holds it to ``at_least`` / ``at_most``. A path starts
 with a phase name and walks that phase's dict (``spike.client.p99_ms``,
-``slow.server.inference.arrival_rate_per_second``), or with ``hpa`` and a service, reading the first
+``slow.server.inference.arrival_rate_per_second``); with ``hpa`` and a service, reading the first
 scale-up of the HPA-lag timeline (``hpa.inference.lag_seconds``) or counting them
-(``hpa.inference.scale_ups``, ``.scale_downs``). A value that is missing (a phase that never ran, no
+(``hpa.inference.scale_ups``, ``.scale_downs``); or with ``checks`` and a prediction row:
+``checks.<check>.<subject>.<phase>.<measured|predicted|error|abs_error|passed>`` (the subject
+written in lower case with every run of other characters as ``-``: ``end-to-end``,
+``envoy-inference``), or ``checks.<check>.<pass|fail|inconclusive|withheld>`` counting the rows
+of a check by verdict. A value that is missing (a phase that never ran, no
 scale-up) makes the row inconclusive; an invalid run withholds every verdict.
 """
 from __future__ import annotations
 
 import math
+import re
 
 from analysis.verdicts import compare, validity
 from schema import expressions
@@ -24,6 +29,8 @@ def resolve(summary: dict, path: expressions.Path) -> float:
     root, *rest = path.parts
     if root == "hpa":
         return hpa_value(summary, rest)
+    if root == "checks":
+        return check_value(summary, rest)
     phase = next((p for p in summary["phases"] if p["name"] == root), None)
     if phase is None:
         raise MissingValue(f"phase {root!r} did not run")
@@ -50,6 +57,35 @@ def hpa_value(summary: dict, rest: list[str]) -> float:
     if not ups or ups[0].get(field) is None:
         raise MissingValue(f"no scale-up of {service} with a {field}")
     return float(ups[0][field])
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+VERDICT_COUNTS = (compare.PASS, compare.FAIL, compare.INCONCLUSIVE, compare.WITHHELD)
+
+
+def check_value(summary: dict, rest: list[str]) -> float:
+    rows = [r for r in summary.get("predictions", []) if rest and r["check"] == rest[0]]
+    if len(rest) == 2 and rest[1] in VERDICT_COUNTS:
+        return float(sum(1 for r in rows if r["verdict"] == rest[1]))
+    if len(rest) != 4:
+        raise MissingValue("a checks path is checks.<check>.<subject>.<phase>.<field> or checks.<check>.<verdict>")
+    check, subject, phase, field = rest
+    row = next((r for r in rows if slug(r["subject"]) == subject and r["phase"] == phase), None)
+    if row is None:
+        raise MissingValue(f"no {check} row for {subject} in {phase}")
+    if field == "passed":
+        return 1.0 if row["verdict"] == compare.PASS else 0.0
+    if field == "abs_error":
+        field_value = row.get("error")
+        if field_value is None:
+            raise MissingValue(f"the {check} row for {subject} in {phase} has no error")
+        return abs(float(field_value))
+    if row.get(field) is None:
+        raise MissingValue(f"the {check} row for {subject} in {phase} has no {field}")
+    return float(row[field])
 
 
 def bound_text(criterion: dict) -> str:

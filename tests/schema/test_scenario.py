@@ -173,7 +173,7 @@ def test_a_story_criterion_is_parsed_and_reads_known_stages(tmp_path):
     assert loaded.story.criteria[0].at_least == 1
     unknown = MINIMAL.format(name="lost") + STORY % "spike.client.requests"
     with pytest.raises(scenario.ScenarioError, match="story.criteria.overflow.measure: 'spike.client.requests' starts "
-                                                     "with 'spike', which is no stage; start with one of hpa, steady"):
+                                                     "with 'spike', which is no stage; start with one of checks, hpa, steady"):
         scenario.load_scenario(write(tmp_path, "lost", unknown))
     broken = MINIMAL.format(name="broken") + STORY % "steady.client.requests >"
     with pytest.raises(scenario.ScenarioError, match="measure: cannot read '>'"):

@@ -22,6 +22,14 @@ SUMMARY = {
     ],
     "hpa_lag_timeline": {"scale_ups": [{"service": "inference", "lag_seconds": 31.5}]},
     "scale_events": [{"service": "inference", "from_replicas": 3, "to_replicas": 1}],
+    "predictions": [
+        {"check": "mmc_mean_response", "subject": "inference", "phase": "slow", "measured": 0.11, "predicted": 0.1,
+         "error": 0.1, "verdict": "pass"},
+        {"check": "mmc_mean_response", "subject": "inference", "phase": "calm", "measured": 0.2, "predicted": 0.1,
+         "error": 1.0, "verdict": "fail"},
+        {"check": "retry_amplification", "subject": "Envoy → inference", "phase": "slow", "measured": 1.2,
+         "predicted": 1.25, "error": -0.04, "verdict": "inconclusive"},
+    ],
 }
 
 
@@ -34,9 +42,15 @@ def criterion(measure, **bounds):
                  id="ratio"),
     pytest.param("1 + 2 * 3", 7.0, id="precedence"),
     pytest.param("(1 + 2) * 3", 9.0, id="parentheses"),
+    pytest.param("max(calm.client.throughput_per_second, slow.client.throughput_per_second) + min(1, 2)", 21.0,
+                 id="max-and-min"),
     pytest.param("slow.client.throughput_per_second / calm.client.throughput_per_second - 1", -0.8, id="recovery"),
     pytest.param("hpa.inference.lag_seconds", 31.5, id="hpa-lag"),
     pytest.param("hpa.inference.scale_ups + hpa.inference.scale_downs", 2.0, id="hpa-counts"),
+    pytest.param("checks.mmc_mean_response.inference.slow.abs_error", 0.1, id="check-error"),
+    pytest.param("checks.retry_amplification.envoy-inference.slow.predicted", 1.25, id="check-slug-subject"),
+    pytest.param("checks.mmc_mean_response.fail + checks.mmc_mean_response.pass", 2.0, id="check-verdict-counts"),
+    pytest.param("checks.mmc_mean_response.inference.calm.passed", 0.0, id="check-passed-flag"),
 ])
 def test_an_expression_reads_the_summary(measure, expected):
     row = criteria.judge(criterion(measure, at_least=-100), SUMMARY, status="valid")
@@ -74,6 +88,7 @@ def test_an_invalid_run_withholds_the_verdict_but_keeps_the_measurement():
     pytest.param("(1 + 2", "a parenthesis is not closed", id="parenthesis"),
     pytest.param("1 +", "ends where a number or a path should be", id="dangling"),
     pytest.param("p99", "cannot read 'p99'", id="bare-name"),
+    pytest.param("max(1, 2", r"max\( is not closed", id="open-call"),
 ])
 def test_a_malformed_expression_is_refused_saying_where(text, message):
     with pytest.raises(expressions.ExpressionError, match=message):
