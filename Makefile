@@ -4,18 +4,20 @@
 VENV     ?= .venv
 PYTHON   ?= python3
 SCENARIO ?= chaos-spike
+BACKEND  ?= local
 RUNS_DIR ?= runs
 PYTEST_ARGS ?=
 KIND_CLUSTER ?= tailstorm
 NAMESPACE ?= tailstorm
 IMAGE ?= tailstorm:0.1.0
+MUTANTS_ARGS ?=
 
 PY        := $(VENV)/bin/python
 TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups clean distclean \
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups mutants clean distclean \
         check-tools cluster-up cluster-down images image-test deploy undeploy chart-values
 
 ##@ Getting started
@@ -23,7 +25,7 @@ STAMP     := $(VENV)/.installed
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z_-]+:.*##/ {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "Variables: SCENARIO=$(SCENARIO) RUNS_DIR=$(RUNS_DIR) VENV=$(VENV) PYTHON=$(PYTHON)"
+	@echo "Variables: SCENARIO=$(SCENARIO) BACKEND=$(BACKEND) RUNS_DIR=$(RUNS_DIR) VENV=$(VENV) PYTHON=$(PYTHON)"
 	@echo "           KIND_CLUSTER=$(KIND_CLUSTER) NAMESPACE=$(NAMESPACE) IMAGE=$(IMAGE)"
 
 setup: $(STAMP) check-prometheus ## Create .venv, install packages and Envoy, install Prometheus if missing
@@ -74,11 +76,11 @@ chart-values: $(STAMP) ## Regenerate the chart's generated parts (smoke values, 
 
 ##@ Experiments
 
-chaos-spike: setup ## Run the chaos-spike scenario on the local backend and write a report under runs/
-	$(TAILSTORM) run chaos-spike --runs-dir $(RUNS_DIR)
+chaos-spike: setup ## Run the chaos-spike scenario (BACKEND=local, or kind after make cluster-up images) and write a report under runs/
+	$(TAILSTORM) run chaos-spike --runs-dir $(RUNS_DIR) --backend $(BACKEND)
 
-run: setup ## Run SCENARIO (e.g. make run SCENARIO=smoke)
-	$(TAILSTORM) run $(SCENARIO) --runs-dir $(RUNS_DIR)
+run: setup ## Run SCENARIO (e.g. make run SCENARIO=smoke, BACKEND=kind)
+	$(TAILSTORM) run $(SCENARIO) --runs-dir $(RUNS_DIR) --backend $(BACKEND)
 
 scenarios: $(STAMP) ## List the scenario catalog
 	@$(TAILSTORM) scenarios
@@ -90,6 +92,11 @@ test: setup check-chromium ## Run the test suite (hermetic: loopback only, free 
 
 fidelity: setup ## Long real-stack runs checked against theory (minutes)
 	$(PY) -m pytest --run-fidelity -m fidelity $(PYTEST_ARGS)
+
+# mutmut comes from the `mutation` extra, installed on first use only (make test does not need it).
+mutants: $(STAMP) ## Mutation score per module of the pure core, with surviving mutants (cached; MUTANTS_ARGS=--fresh)
+	@$(PY) -c 'import mutmut' 2>/dev/null || $(PY) -m pip install -q -e '.[test,mutation]'
+	$(PY) tools/mutants.py $(MUTANTS_ARGS)
 
 bench: setup ## Overhead of one hop through Envoy + FastAPI against a bare uvicorn endpoint
 	$(PY) bench/hop_overhead.py
@@ -108,4 +115,4 @@ clean: ## Stop processes of runs whose runner died (live runs are left alone), r
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and every run directory
-	rm -rf $(VENV) $(RUNS_DIR)
+	rm -rf $(VENV) $(RUNS_DIR) .mutants

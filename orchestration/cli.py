@@ -1,6 +1,6 @@
 """``tailstorm``: the command line of the testbed.
 
-    tailstorm run SCENARIO        run a scenario on the local backend and write a report
+    tailstorm run SCENARIO        run a scenario (--backend local|kind|cluster) and write a report
     tailstorm scenarios           list the scenario catalog
     tailstorm validate SCENARIO   check a scenario file without running it
     tailstorm report RUN_DIR      rebuild a run's report from its artefacts
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tailstorm", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="run a scenario on the local backend and write a report")
+    run = sub.add_parser("run", help="run a scenario (local processes, or a kind / any cluster) and write a report")
     run.add_argument("scenario", help="catalog name (e.g. chaos-spike) or path to a scenario YAML")
     run.add_argument("--runs-dir", type=pathlib.Path, default=pathlib.Path("runs"),
                      help="where run directories go (default: runs)")
@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prometheus-port", type=port, help="fixed port for Prometheus (default: a free one)")
     run.add_argument("--allow-target", action="append", default=[], metavar="HOST", dest="allowed_targets",
                      help="allow load to this non-loopback host (default: loopback only); repeatable")
+    run.add_argument("--backend", choices=("local", "kind", "cluster"), default="local",
+                     help="local processes (default); the kind cluster `make cluster-up` made; or any cluster")
+    run.add_argument("--context", help="kube context for --backend cluster (default: kubectl's current one)")
+    run.add_argument("--namespace", default="tailstorm", help="namespace of a cluster run (default: tailstorm)")
+    run.add_argument("--keep", action="store_true", help="leave a cluster run's Helm release installed afterwards")
     sub.add_parser("scenarios", help="list the scenario catalog")
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario")
@@ -113,8 +118,10 @@ def explain(exc: Exception) -> tuple[str, int]:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from orchestration import runner  # noqa: PLC0415 (keeps `tailstorm validate` light)
-        outcome = runner.run(args.scenario, runs_dir=args.runs_dir, entry_port=args.entry_port,
-                             prometheus_port=args.prometheus_port, allowed_targets=tuple(args.allowed_targets))
+        placement = runner.Placement(backend=args.backend, context=args.context, namespace=args.namespace,
+                                     keep=args.keep, entry_port=args.entry_port, prometheus_port=args.prometheus_port)
+        outcome = runner.run(args.scenario, runs_dir=args.runs_dir, placement=placement,
+                             allowed_targets=tuple(args.allowed_targets))
         return outcome.exit_code
     if args.command == "scenarios":
         for path in sorted(scenario_module.SCENARIO_DIR.glob("*.yaml")):

@@ -14,7 +14,10 @@ import math
 import pathlib
 import time
 
+from deploy.local import ports as ports_module
+from deploy.local import processes
 from deploy.prometheus import client as prometheus_client
+from deploy.prometheus import render as prometheus_render
 
 QUERIES = {
     "request_count": "sum by (service, replica, code) (tailstorm_request_duration_seconds_count)",
@@ -88,16 +91,12 @@ def wait_for_final_scrape(prometheus_url: str, *, after: float, timeout_seconds:
 
 
 def dump_from_tsdb(run_dir: pathlib.Path, *, prometheus_bin: str, start: float, end: float,
-                   ports: "ports_module.PortAllocator | None" = None) -> list[str]:
+                   ports: ports_module.PortAllocator | None = None) -> list[str]:
     """Dump a finished run's series from its TSDB through a temporary Prometheus that scrapes nothing.
 
     Returns the names that failed, as :func:`dump_ranges` does; raises BackendError if the
     temporary server does not come up.
     """
-    from deploy.local import ports as ports_module  # noqa: PLC0415 (the analysis-free run pipeline only)
-    from deploy.local import processes  # noqa: PLC0415
-    from deploy.prometheus import render as prometheus_render  # noqa: PLC0415
-
     tsdb = run_dir / "prometheus" / "tsdb"
     if not tsdb.is_dir():
         raise processes.BackendError(f"{tsdb} is missing: this run kept no Prometheus data to recover")

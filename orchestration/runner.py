@@ -35,6 +35,9 @@ import yaml
 
 from controllers import autoscaling, chaos
 from schema import events as events_module
+from deploy import backend as backend_module
+from deploy.cluster import backend as cluster_backend
+from deploy.cluster import tooling
 from deploy.local import backend as local_backend
 from deploy.local import cleanup, processes
 from deploy.prometheus import client as prometheus_client
@@ -100,8 +103,9 @@ def make_run_dir(runs_dir: pathlib.Path, name: str) -> pathlib.Path:
     raise RuntimeError(f"could not create a new run directory under {runs_dir}")
 
 
-def fingerprint(envoy_bin: str | None, prometheus_bin: str | None, scenario, *, backend: str = "local") -> dict:
-    """Versions, cores and seeds: what someone needs to compare this run with another."""
+def fingerprint(scenario, *, backend: str, tools: dict[str, str]) -> dict:
+    """Versions, cores and seeds: what someone needs to compare this run with another; ``tools``
+    maps a name (``envoy``, ``prometheus``, ``helm``, ``kubectl``) to its binary."""
     def version(argv: list[str]) -> str:
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
@@ -118,8 +122,8 @@ def fingerprint(envoy_bin: str | None, prometheus_bin: str | None, scenario, *, 
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "locust": package("locust"),
-        "envoy": version([envoy_bin, "--version"]) if envoy_bin else "missing",
-        "prometheus": version([prometheus_bin, "--version"]) if prometheus_bin else "missing",
+        **{name: version([binary, "version" if name in ("helm", "kubectl") else "--version",
+                          *(["--client"] if name == "kubectl" else [])]) for name, binary in tools.items()},
         "seed": scenario.seed, "backend": backend,
     }
 
@@ -182,13 +186,51 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), entry_port: int | None = None,
-        prometheus_port: int | None = None, allowed_targets: tuple[str, ...] = (),
-        write: Callable[[str], None] = say) -> Outcome:
-    """Run one scenario on the local backend; the report is written even when interrupted."""
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a run's stack goes: ``local`` processes, the ``kind`` cluster ``make cluster-up`` made, or
+    any ``cluster`` (a kube context)."""
+
+    backend: str = "local"
+    context: str | None = None
+    """Kube context for ``cluster`` (None: kubectl's current one); ``kind`` uses ``kind-tailstorm``."""
+    namespace: str = "tailstorm"
+    keep: bool = False
+    """Leave the Helm release installed after the run (cluster backends)."""
+    entry_port: int | None = None
+    prometheus_port: int | None = None
+    """Fixed ports of the local backend (None: free ones)."""
+
+
+BACKENDS = ("local", "kind", "cluster")
+
+
+def tools_for(placement: Placement) -> dict[str, str]:
+    """The binaries a backend needs, found before anything starts (BackendError naming the fix)."""
+    if placement.backend == "local":
+        return {name: processes.find_binary(name, env_var=f"TAILSTORM_{name.upper()}", hint=hint) for name, hint in
+                (("envoy", local_backend.ENVOY_HINT), ("prometheus", local_backend.PROMETHEUS_HINT))}
+    return {name: tooling.Tools.find(name) for name in ("helm", "kubectl")}
+
+
+def make_backend(placement: Placement, scenario, run_dir: pathlib.Path, *, events: events_module.EventLog,
+                 table: processes.ProcessTable) -> backend_module.Backend:
+    """The backend the placement names, writing its events to the run's log."""
+    if placement.backend == "local":
+        return local_backend.LocalBackend(scenario, run_dir, events=events, entry_port=placement.entry_port,
+                                          prometheus_port=placement.prometheus_port, table=table)
+    context = f"kind-{cluster_backend.KIND_CLUSTER}" if placement.backend == "kind" else placement.context
+    settings = cluster_backend.ClusterSettings(context=context, namespace=placement.namespace, keep=placement.keep)
+    return cluster_backend.ClusterBackend(scenario, run_dir, events=events, settings=settings)
+
+
+def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), placement: Placement = Placement(),
+        allowed_targets: tuple[str, ...] = (), write: Callable[[str], None] = say) -> Outcome:
+    """Run one scenario on the placement's backend; the report is written even when interrupted."""
     scenario = scenario_module.load_scenario(scenario_name)
-    binaries = [processes.find_binary(n, env_var=f"TAILSTORM_{n.upper()}", hint=h) for n, h in
-                (("envoy", local_backend.ENVOY_HINT), ("prometheus", local_backend.PROMETHEUS_HINT))]
+    if placement.backend not in BACKENDS:
+        raise RunError(f"unknown backend {placement.backend!r}; choose one of {', '.join(BACKENDS)}")
+    tools = tools_for(placement)
     runs_dir = prepare_runs_dir(runs_dir)
     for line in cleanup.describe(processes.stop_orphans_under(runs_dir)):
         write(line)
@@ -199,23 +241,24 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
     resolved["effective_services"] = scenario.effective_services()
     (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")
     events = events_module.EventLog(run_dir / "events.jsonl")
-    backend = local_backend.LocalBackend(scenario, run_dir, events=events, entry_port=entry_port,
-                                         prometheus_port=prometheus_port)
-    write(f"tailstorm: running {scenario.name} on the local backend → {run_dir}")
+    table = processes.ProcessTable(run_dir / "pids.json")
+    backend = make_backend(placement, scenario, run_dir, events=events, table=table)
+    write(f"tailstorm: running {scenario.name} on the {placement.backend} backend → {run_dir}")
     started = time.time()
-    events.emit(events_module.RUN_STARTED, scenario=scenario.name, backend="local")
+    events.emit(events_module.RUN_STARTED, scenario=scenario.name, backend=placement.backend)
     interrupted_by: int | None = None
     measured = False
     autoscaler = None
     faults = None
     previous_handlers = install_signal_handlers()
     try:
-        (run_dir / "environment.json").write_text(json.dumps(fingerprint(*binaries, scenario), indent=1))
+        (run_dir / "environment.json").write_text(json.dumps(
+            fingerprint(scenario, backend=placement.backend, tools=tools), indent=1))
         backend.up()
         write(f"stack up in {time.time() - started:.1f} s: entry {backend.endpoints()['entry_url']}, "
               f"Prometheus {backend.prometheus_url}")
         measured = True
-        if scenario.autoscaling:
+        if scenario.autoscaling and placement.backend == "local":  # a cluster runs the real HPA
             autoscaler = autoscaling.Autoscaler(scenario=scenario, backend=backend, events=events, run_dir=run_dir)
             autoscaler.start()
             write(f"autoscaler: {', '.join(scenario.autoscaling)} (syncs → {run_dir / autoscaling.SYNCS_PATH})")
@@ -225,7 +268,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
                                          warn=lambda line: write(f"warning: {line}"))
             faults.start()
             write(f"faults: {'; '.join(f'{f.label} at {f.at_seconds:g} s' for f in scenario.faults)}")
-        drive_load(scenario, run_dir, backend, events, write=write, allowed_targets=allowed_targets)
+        drive_load(scenario, run_dir, backend, events, table=table, write=write, allowed_targets=allowed_targets)
     except KeyboardInterrupt as exc:
         interrupted_by = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         write(f"interrupted ({signal.Signals(interrupted_by).name}): stopping the load, keeping what was measured "
@@ -234,16 +277,17 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
         signal.signal(signal.SIGINT, lambda *_: write("still tearing down; please wait"))
         signal.signal(signal.SIGTERM, lambda *_: write("still tearing down; please wait"))
         try:
-            finish(run_dir, backend, events, started=started, interrupted=interrupted_by is not None,
-                   analyze=measured, write=write, autoscaler=autoscaler, prometheus_bin=binaries[1],
+            finish(run_dir, backend, events, table=table, started=started, interrupted=interrupted_by is not None,
+                   analyze=measured, write=write, autoscaler=autoscaler, prometheus_bin=tools.get("prometheus"),
                    faults=faults)
         finally:
             restore_signal_handlers(previous_handlers)
     return Outcome(run_dir, interrupted_by is not None, interrupted_by)
 
 
-def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.EventLog, *,
-               write: Callable[[str], None], allowed_targets: tuple[str, ...] = ()) -> None:
+def drive_load(scenario, run_dir: pathlib.Path, backend: backend_module.Backend, events: events_module.EventLog, *,
+               table: processes.ProcessTable, write: Callable[[str], None],
+               allowed_targets: tuple[str, ...] = ()) -> None:
     """Run Locust headless until its shape ends, printing progress and recording phases.
 
     Locust gets ``--run-time`` as a safety bound (the locustfile enforces it, since Locust itself
@@ -255,7 +299,7 @@ def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.E
     locust_dir.mkdir()
     total = scenario.duration_seconds
     safety_seconds = total + scenario.client.timeout_seconds * (scenario.client.retries + 1) + 60
-    locust = backend.table.start(
+    locust = table.start(
         name="locust", log_path=locust_dir / "locust.log",
         env={"TAILSTORM_SCENARIO_JSON": str(run_dir / "scenario.json"), "TAILSTORM_LOCUST_DIR": str(locust_dir)},
         argv=[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host",
@@ -324,8 +368,9 @@ class PhaseFollower:
         self.seen = len(lines)
 
 
-def finish(run_dir: pathlib.Path, backend, events: events_module.EventLog, *, started: float, interrupted: bool,
-           analyze: bool, write: Callable[[str], None], autoscaler: autoscaling.Autoscaler | None = None,
+def finish(run_dir: pathlib.Path, backend: backend_module.Backend, events: events_module.EventLog, *,
+           table: processes.ProcessTable, started: float, interrupted: bool, analyze: bool,
+           write: Callable[[str], None], autoscaler: autoscaling.Autoscaler | None = None,
            prometheus_bin: str | None = None, faults: chaos.FaultExecutor | None = None) -> None:
     """Stop the load, the faults and the autoscaler, dump Prometheus, tear down (always), then analyze."""
     dumped = False
@@ -334,10 +379,15 @@ def finish(run_dir: pathlib.Path, backend, events: events_module.EventLog, *, st
             faults.stop()  # ends every fault still active, before teardown
         if autoscaler is not None:
             autoscaler.stop()  # before teardown: no scale() may race down()
-        for process in backend.table.all():
-            if process.name == "locust":
-                process.stop(grace_seconds=15)
-        if analyze and backend.prometheus is not None and backend.prometheus.is_running():
+        locust = table.get("locust")
+        if locust is not None:
+            locust.stop(grace_seconds=15)
+            table.forget("locust")
+        alive = False
+        if analyze and backend.prometheus_url:
+            with prometheus_client.Prometheus(backend.prometheus_url, timeout_seconds=2) as api:
+                alive = api.is_ready()
+        if alive:
             load_ended = time.time()
             if not collecting.wait_for_final_scrape(backend.prometheus_url, after=load_ended):
                 write("warning: Prometheus did not scrape every target once more after the load; "
@@ -353,7 +403,7 @@ def finish(run_dir: pathlib.Path, backend, events: events_module.EventLog, *, st
         events.close()
     if not analyze:
         return  # the stack never came up: nothing was measured, the error says why
-    if not dumped and prometheus_bin:
+    if not dumped and prometheus_bin and (run_dir / "prometheus" / "tsdb").is_dir():
         write("Prometheus was not there to dump at the end; dumping the run's TSDB instead")
         try:
             failed = collecting.dump_from_tsdb(run_dir, prometheus_bin=prometheus_bin, start=started, end=time.time())

@@ -16,6 +16,7 @@ from typing import Literal
 import pydantic
 import yaml
 
+from schema import expressions
 from services.common import settings as service_settings
 
 SCENARIO_DIR = pathlib.Path(__file__).parents[1] / "loadtests" / "scenarios"
@@ -45,6 +46,17 @@ class RetryPolicy(Strict):
     retry_on: str = "connect-failure,reset"
     num_retries: int = pydantic.Field(0, ge=0, le=10)
     per_try_timeout_seconds: float | None = pydantic.Field(None, gt=0)
+    hedge_on_per_try_timeout: bool = False
+    """Envoy's ``hedge_policy``: when an attempt passes ``per_try_timeout_seconds`` send another one
+    *without* cancelling the first, and take whichever answers first (the tail-at-scale hedged
+    request). Needs ``num_retries`` ≥ 1 and a ``per_try_timeout_seconds``."""
+
+    @pydantic.model_validator(mode="after")
+    def _hedging_has_a_trigger(self) -> "RetryPolicy":
+        if self.hedge_on_per_try_timeout and (not self.num_retries or self.per_try_timeout_seconds is None):
+            raise ValueError("hedge_on_per_try_timeout needs num_retries >= 1 (the hedges allowed) and "
+                             "per_try_timeout_seconds (when to hedge)")
+        return self
 
 
 class OutlierDetection(Strict):
@@ -60,6 +72,10 @@ class EnvoySettings(Strict):
     """Resilience settings of the Envoy in front of a service."""
 
     route_timeout_seconds: float = pydantic.Field(5.0, gt=0)
+    lb_policy: Literal["least_request", "round_robin", "random"] = "least_request"
+    """How the proxy picks a replica: ``least_request`` (power of two choices: the fewer outstanding
+    requests of two random hosts) keeps replicas' queues even, nearer one shared queue;
+    ``round_robin`` ignores how busy a replica is, so one slow replica keeps getting its share."""
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     retry: RetryPolicy = RetryPolicy()
     outlier_detection: OutlierDetection = OutlierDetection()
@@ -329,6 +345,45 @@ class Fault(Strict):
         return captions[self.kind]()
 
 
+class Criterion(Strict):
+    """One pass criterion: a measured expression (schema/expressions.py) and the bound it must meet.
+
+    ``says`` is the sentence the report prints first, with ``{value}`` (a format spec allowed,
+    e.g. ``{value:.1f}``) standing for the measurement.
+    """
+
+    name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    says: str = pydantic.Field(min_length=1)
+    measure: str
+    """e.g. ``spike.server.inference.arrival_rate_per_second / spike.client.offered_rate_per_second``."""
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _is_a_bounded_expression(self) -> "Criterion":
+        try:
+            expressions.parse(self.measure)
+        except expressions.ExpressionError as exc:
+            raise ValueError(f"measure: {exc}") from None
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give at_least, at_most or both: the bound the measurement must meet")
+        try:
+            self.says.format(value=0.0)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ValueError(f"says: {exc!r}; only {{value}} (with a format spec) may be filled in") from None
+        return self
+
+
+class Story(Strict):
+    """What a catalog scenario is for: the report opens with it, then each criterion's verdict."""
+
+    question: str = pydantic.Field(min_length=1)
+    """The one question the scenario answers, as a learner would ask it."""
+    teaches: str = pydantic.Field(min_length=1)
+    """What a run shows, in one or two sentences."""
+    criteria: tuple[Criterion, ...] = ()
+
+
 class Scenario(Strict):
     name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
@@ -345,6 +400,8 @@ class Scenario(Strict):
     autoscaling: dict[service_settings.ServiceName, Autoscaling] = {}
     faults: tuple[Fault, ...] = ()
     """The fault schedule (controllers/chaos.py runs it); times from the first stage's start."""
+    story: Story | None = None
+    """The question the scenario answers and its pass criteria (the report's first section)."""
 
     @pydantic.model_validator(mode="after")
     def _graph_is_closed(self) -> "Scenario":
@@ -367,6 +424,16 @@ class Scenario(Strict):
         for name in (self.slo.services if self.slo else {}):
             if name not in self.services:
                 raise ValueError(f"slo.services: {name!r} is not under services")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _criteria_read_known_phases(self) -> "Scenario":
+        roots = {stage.name for stage in self.stages} | {"hpa", "checks"}
+        for criterion in (self.story.criteria if self.story else ()):
+            for path in expressions.paths(expressions.parse(criterion.measure)):
+                if path.parts[0] not in roots:
+                    raise ValueError(f"story.criteria.{criterion.name}.measure: {'.'.join(path.parts)!r} starts with "
+                                     f"{path.parts[0]!r}, which is no stage; start with one of {', '.join(sorted(roots))}")
         return self
 
     @pydantic.model_validator(mode="after")
@@ -526,11 +593,13 @@ def describe_errors(exc: pydantic.ValidationError) -> str:
         field = ".".join(str(part) for part in error["loc"])
         if not error["loc"]:  # a rule across fields: its message names the fields itself
             lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
+        elif error["type"] == "value_error":  # a rule of one block: its sentence, not the whole block back
+            lines.append(f"  {field}: {error['msg'].removeprefix('Value error, ')}")
         elif error["type"] == "extra_forbidden":
             allowed = allowed_keys(Scenario, error["loc"][:-1])
             lines.append(f"  {field}: unknown key; allowed here: {', '.join(allowed) or '(none)'}")
         else:
-            lines.append(f"  {field}: {error['msg'].removeprefix('Value error, ')} (got {error.get('input')!r})")
+            lines.append(f"  {field}: {error['msg']} (got {error.get('input')!r})")
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ Aspects, each over the transitive closure of module-level and function-level imp
 
 - load generation (``loadtests``) imports no analysis, deploy, controllers or run-pipeline code;
 - analysis imports nothing from services, deploy, controllers, the run pipeline or load generation
-  (the run-event vocabulary in ``schema/events.py`` is stdlib-only and allowed);
+  (the run-event vocabulary ``schema/events.py`` and the criteria arithmetic ``schema/expressions.py``
+  are stdlib-only and allowed);
 - the shared service runtime (``services/common``) imports no single service;
 - controllers never import services, and services import nothing outside ``services``;
 - the checker itself finds a forbidden import when one is planted.
@@ -81,7 +82,7 @@ def violations(graph: dict[str, set[str]], sources: str, forbidden: tuple[str, .
 @pytest.mark.parametrize("sources, forbidden, allowed", [
     pytest.param("loadtests", ("analysis", "deploy", "controllers", "orchestration"), (), id="load-generation"),
     pytest.param("analysis", ("services", "deploy", "controllers", "orchestration", "loadtests", "schema"),
-                 ("schema", "schema.events"), id="analysis"),
+                 ("schema", "schema.events", "schema.expressions"), id="analysis"),
     pytest.param("controllers", ("services",), (), id="controllers"),
     pytest.param("services", ("analysis", "deploy", "controllers", "orchestration", "loadtests", "schema"), (),
                  id="services"),

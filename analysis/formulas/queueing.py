@@ -26,7 +26,6 @@ Predictions take the *measured* arrival rate, service rate and server count (doc
 """
 
 import math
-from collections.abc import Callable
 
 # Relative precision of the numerical inversion of the M/M/c sojourn-time distribution.
 _QUANTILE_RELATIVE_TOLERANCE = 1e-12

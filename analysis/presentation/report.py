@@ -26,7 +26,7 @@ import pathlib
 import sys
 
 from analysis.tables import cost, extract, lagtimeline, measures
-from analysis.verdicts import checks, compare, teaching, validity
+from analysis.verdicts import checks, compare, criteria, teaching, validity
 
 
 def summarize(run: extract.Run, *, prices: cost.Prices | None = None, predictions: dict | None = None) -> dict:
@@ -45,6 +45,8 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
     rows += checks.seed_hpa_lag(run.scenario, timeline)
     finished = [e for e in run.events if e["type"] == "run_finished"]
     verdict = validity.assess(run)
+    scale_events = [{k: e.get(k) for k in ("time", "service", "from_replicas", "to_replicas", "reason")}
+                    for e in run.events if e["type"] == "scale"]
     for phase in phases:
         phase["generator"] = next((g for g in verdict["generator"] if g["phase"] == phase["name"]), None)
     summary = {
@@ -58,9 +60,11 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
         "phases": phases,
         "predictions": [withhold(row, verdict).as_dict() for row in rows],
         "hpa_lag_timeline": timeline,
+        "scale_events": scale_events,
         "cost": cost.run_cost(run, prices or cost.Prices()),
     }
     summary = jsonable(summary)
+    summary["story"] = jsonable(criteria.story(run.scenario, summary))
     summary["teaching"] = jsonable(teaching.teaching_table(summary, predictions, scenario=run.scenario,
                                                            run_started=run.origin))
     return summary
@@ -257,13 +261,26 @@ PREDICTION_HEADER = ["check", "subject", "phase", "formula", "unit", "measured [
                      "error %", "tolerance %", "verdict", "note"]
 
 
-def prediction_rows(summary: dict, model: str) -> list[list[str]]:
+DECIDED = ("pass", "fail")
+
+
+def prediction_rows(summary: dict, model: str, *, decided: bool) -> list[list[str]]:
+    """The rows of one model that decided (pass, fail), or those that did not (inconclusive by
+    design, or withheld), so the undecided are grouped apart instead of interleaved."""
     return [[p["check"], p["subject"], p["phase"], p["formula"], UNITS.get(p["check"], ""),
              sig(p["measured"]) + interval_text(p.get("measured_interval")),
              sig(p["predicted"]) + interval_text(p.get("predicted_interval")),
              fmt(None if p["error"] is None else 100 * p["error"], 1), fmt(100 * p["tolerance"], 0),
              p["verdict"].upper(), p["note"]]
-            for p in summary["predictions"] if p["model"] == model]
+            for p in summary["predictions"] if p["model"] == model and (p["verdict"] in DECIDED) == decided]
+
+
+STORY_HEADER = ["criterion", "result", "measured", "expected", "verdict"]
+
+
+def story_rows(summary: dict) -> list[list[str]]:
+    return [[c["name"], c["says"], sig(c["value"]), c["expected"], c["verdict"].upper()]
+            for c in (summary.get("story") or {}).get("criteria", [])]
 
 
 SLO_HEADER = ["phase", "subject", "threshold ms", "violations", "of", "share % [95% CI]", "objective met", "source"]
@@ -363,14 +380,18 @@ def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]
          "each window is shaded on the time plots.", FAULT_HEADER, fault_rows(summary)),
         ("Services (server side)", "Own W is the service's own response time (queueing + work), "
          "without its downstream calls.", SERVICE_HEADER, service_rows(summary)),
-        ("Measured against predicted", "Textbook models with measured inputs.", PREDICTION_HEADER,
-         prediction_rows(summary, "textbook")),
+        ("Measured against predicted", "Textbook models with measured inputs; the rows that decided.",
+         PREDICTION_HEADER, prediction_rows(summary, "textbook", decided=True)),
+        ("Measured against predicted: undecided", "Rows the data cannot decide (inconclusive by design: too few "
+         "requests, a measurement noisier than the tolerance, a model that does not apply) or that the run's "
+         "validity withholds.", PREDICTION_HEADER, prediction_rows(summary, "textbook", decided=False)),
     ]
     if has_slo(summary):
         parts.append(("SLO composition", "Per-service shares are of each service's own latency; the end-to-end "
                       "share counts failed requests as violations.", SLO_HEADER, slo_rows(summary)))
     parts.append(("Seed toy models", "The seed lab's constants as separate rows: where they part from the "
-                  "measurement, the textbook rows above say why.", PREDICTION_HEADER, prediction_rows(summary, "seed")))
+                  "measurement, the textbook rows above say why.", PREDICTION_HEADER,
+                  prediction_rows(summary, "seed", decided=True) + prediction_rows(summary, "seed", decided=False)))
     parts += lagtimeline.report_sections(summary)
     parts.append(("Cost", cost_sentence(summary), COST_HEADER, cost_rows(summary)))
     parts.append(("Flow conservation", "Whole-run counts along each hop: what the callers sent to a service's proxy, "
@@ -389,14 +410,26 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def story_lines(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """The scenario's question and what it teaches, and its criteria rows; nothing without a story."""
+    story = summary.get("story")
+    if not story:
+        return [], []
+    return [f"**{story['question']}**", story["teaches"]], story_rows(summary)
+
+
 def render_markdown(summary: dict, plots: list[pathlib.Path], *, base: pathlib.Path) -> str:
     first, *reasons = validity_lines(summary)
     parts = [f"# tailstorm report: {summary['run']['scenario']}", "", f"**{first}**", ""]
     parts += [f"- {line}" for line in reasons] + ([""] if reasons else [])
+    question, criteria_rows = story_lines(summary)
+    if question:
+        parts += ["## The question", "", *question, ""]
+        parts += [markdown_table(STORY_HEADER, criteria_rows), ""] if criteria_rows else []
     parts += [*intro(summary), ""]
+    parts += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(base)})" for p in plots] + [""]
     for title, sentence, header, rows in sections(summary):
         parts += [f"## {title}", ""] + ([sentence, ""] if sentence else []) + [markdown_table(header, rows), ""]
-    parts += ["## Plots", ""] + [f"![{p.stem}]({p.relative_to(base)})" for p in plots]
     return "\n".join(parts) + "\n"
 
 
@@ -427,8 +460,16 @@ def render_html(summary: dict, plots: list[pathlib.Path]) -> str:
     banner = (f"<div class='validity {status}' id='validity'><strong>{html.escape(first)}</strong>"
               + ("<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in reasons) + "</ul>" if reasons else "")
               + "</div>")
-    tables = "".join(f"<h2>{html.escape(title)}</h2>" + (f"<p>{html.escape(sentence)}</p>" if sentence else "")
-                     + html_table(header, rows) for title, sentence, header, rows in sections(summary))
+    question, criteria_rows = story_lines(summary)
+    story = ""
+    if question:
+        story = ("<h2 id='question'>The question</h2>" + "".join(f"<p>{html.escape(line.strip('*'))}</p>"
+                                                                for line in question)
+                 + (html_table(STORY_HEADER, criteria_rows) if criteria_rows else ""))
+    # the full tables follow the plots, folded: the story and the plots come first
+    tables = "".join(f"<details><summary><h2>{html.escape(title)}</h2></summary>"
+                     + (f"<p>{html.escape(sentence)}</p>" if sentence else "") + html_table(header, rows) + "</details>"
+                     for title, sentence, header, rows in sections(summary))
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>tailstorm report: {html.escape(summary['run']['scenario'])}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}
@@ -438,10 +479,11 @@ th{{background:#f3f3f3}}.pass{{background:#d8f5d8}}.fail{{background:#f8d0d0}}.i
 .validity.valid{{background:#e6f6e6;border-color:#3a3}}.validity.degraded{{background:#fdf3d8;border-color:#c90}}
 .validity.invalid{{background:#fbdede;border-color:#c22}}
 figure.plot{{margin:1em 0;padding:0;border:4px solid {PLOT_FRAME_COLOUR};width:fit-content;line-height:0}}
-figure.plot img{{display:block;max-width:1100px}}figcaption{{line-height:1.4;padding:2px 6px;font-size:12px}}</style></head><body>
-<h1>tailstorm report: {html.escape(summary['run']['scenario'])}</h1>{banner}{paragraphs}
-{tables}
-<h2 id="plots">Plots</h2>{images}</body></html>
+figure.plot img{{display:block;max-width:1100px}}figcaption{{line-height:1.4;padding:2px 6px;font-size:12px}}
+details summary h2{{display:inline}}details{{margin:0.6em 0}}</style></head><body>
+<h1>tailstorm report: {html.escape(summary['run']['scenario'])}</h1>{banner}{story}{paragraphs}
+<h2 id="plots">Plots</h2>{images}
+<h2 id="tables">Tables</h2>{tables}</body></html>
 """
 
 

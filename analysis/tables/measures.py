@@ -210,7 +210,11 @@ def service_stats(run: extract.Run, service: str, start: float, end: float) -> d
         "shed": total("shed", extract.counter_increase),
         "shed_queue_full": shed_full,
         "ready_replicas": total("ready", extract.gauge_mean, math.nan),
+        # process CPU of all replicas (what CPU-based autoscaling sees), in cores
+        "cpu_cores": total("cpu_seconds", extract.counter_rate, math.nan),
     }
+    stats["cpu_cores_per_replica"] = (stats["cpu_cores"] / stats["ready_replicas"]
+                                      if stats["ready_replicas"] and not math.isnan(stats["ready_replicas"]) else math.nan)
     stats.update({f"{name}_ms": extract.histogram_quantile(q, buckets) * 1000 for name, q in QUANTILES.items()})
     stats.update(own_response(run, service, stats, start, end))
     threshold = service_threshold(run.scenario, service)

@@ -517,8 +517,9 @@ def _quantity_text(value: Any, path: str) -> str | int | float:
 
 
 def _quantity(value: Any, path: str, *, positive: bool = False) -> int:
+    text = _quantity_text(value, path)  # an InputError already names the path: keep it out of the try
     try:
-        milli = quantity.milli_value(_quantity_text(value, path))
+        milli = quantity.milli_value(text)
     except ValueError as e:
         raise InputError(path, str(e)) from e
     if positive and milli <= 0:

@@ -36,6 +36,7 @@ import yaml
 from controllers import kube, lagrecording
 from schema import events as events_module
 from deploy.cluster import tooling
+from deploy.local import processes
 from deploy.cluster import values as values_module
 from deploy.envoy import render as envoy_render
 from deploy.prometheus import client as prometheus_client
@@ -48,7 +49,7 @@ PROMETHEUS_SERVICE = "prometheus"
 PROMETHEUS_PORT = 9090
 
 
-class ClusterError(Exception):
+class ClusterError(processes.BackendError):
     """The cluster backend cannot go on; the message says what failed and what to do."""
 
 

@@ -14,6 +14,8 @@ import subprocess
 import threading
 import time
 
+from deploy.local import processes
+
 HINTS = {
     "helm": "install Helm 3.14 or newer (https://helm.sh/docs/intro/install/; `make check-tools` says what is missing)",
     "kubectl": "install kubectl within one minor version of the cluster (`make check-tools` says what is missing)",
@@ -21,7 +23,7 @@ HINTS = {
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(?P<port>\d+) ->")
 
 
-class CommandFailed(Exception):
+class CommandFailed(processes.BackendError):
     """A helm or kubectl command failed; the message names it and ends with its stderr."""
 
 
@@ -79,7 +81,9 @@ class Tools:
         context = ["--context", self.context] if self.context else []
         argv = [self._binary(self.kubectl_bin, "kubectl"), *context, "port-forward", "--address", "127.0.0.1",
                 "-n", namespace, target, f":{remote_port}"]
-        popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # its own session, and SIGTERM when the runner dies: a killed run leaves no forward behind
+        popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 start_new_session=True, preexec_fn=processes.die_with_parent)
         found: dict[str, int] = {}
         lines: list[str] = []
 
@@ -108,6 +112,11 @@ class Tools:
         if path is None:
             raise CommandFailed(f"{tool} is not on PATH: {HINTS[tool]}")
         return path
+
+    @classmethod
+    def find(cls, tool: str) -> str:
+        """The path of ``helm`` or ``kubectl``; CommandFailed with the install hint when missing."""
+        return cls._binary(tool, tool)
 
     @staticmethod
     def _run(argv: list[str], timeout_seconds: float) -> str:

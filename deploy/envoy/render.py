@@ -63,6 +63,9 @@ def render_listener(*, service: str, address: str, port: int, envoy: dict, fault
         }
         if retry["per_try_timeout_seconds"]:
             route["retry_policy"]["per_try_timeout"] = seconds(retry["per_try_timeout_seconds"])
+        if retry["hedge_on_per_try_timeout"]:
+            # a late attempt is not cancelled: the first answer of the racing attempts wins
+            route["hedge_policy"] = {"hedge_on_per_try_timeout": True}
     return {
         "name": f"{service}_ingress",
         "address": {"socket_address": {"address": address, "port_value": port}},
@@ -137,7 +140,7 @@ def render_cluster(*, service: str, eds_path: pathlib.Path, envoy: dict) -> dict
         "type": "EDS",
         "connect_timeout": "0.25s",
         # least-request (power of two choices) keeps replicas' queues even, nearer one shared queue
-        "lb_policy": "LEAST_REQUEST",
+        "lb_policy": envoy["lb_policy"].upper(),
         "eds_cluster_config": {"service_name": service, "eds_config": {
             "resource_api_version": "V3",
             # Envoy reloads when a file is renamed onto the path (inotify); in-place writes are missed

@@ -126,7 +126,8 @@ class LocalBackend:
 
     def __init__(self, scenario, run_dir: pathlib.Path, *, events: events_module.EventLog,
                  entry_port: int | None = None, prometheus_port: int | None = None,
-                 startup_timeout_seconds: float = 60.0, ports: ports_module.PortAllocator | None = None) -> None:
+                 startup_timeout_seconds: float = 60.0, ports: ports_module.PortAllocator | None = None,
+                 table: processes.ProcessTable | None = None) -> None:
         self.scenario = scenario
         # absolute: Prometheus resolves relative file_sd paths against its config file's folder
         self.run_dir = pathlib.Path(run_dir).resolve()
@@ -137,7 +138,8 @@ class LocalBackend:
         self.startup_timeout_seconds = startup_timeout_seconds
         self.admin_token = secrets.token_hex(16)
         self.dir = self.run_dir / "backend"
-        self.table = processes.ProcessTable(self.run_dir / "pids.json")
+        self.table = table or processes.ProcessTable(self.run_dir / "pids.json")
+        """Every process of the run (the runner adds Locust to the same table and ``pids.json``)."""
         self.proxies: dict[str, Proxy] = {}
         self.replicas: dict[str, list[Replica]] = {name: [] for name in scenario.services}
         self._serial = itertools.count()

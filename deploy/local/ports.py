@@ -113,7 +113,11 @@ class PortAllocator:
         return port
 
     def release(self, port: int) -> None:
-        """Drop the reservation (the number stays in ``given``: it is not handed out again)."""
+        """Drop the reservation (the number stays in ``given``: it is not handed out again).
+
+        The lock file itself stays (empty): deleting it would let a run that opened it just before
+        lock the unlinked file while a third run locks a new one at the same path, both "holding"
+        the port."""
         with self._mutex:
             fd = self._locks.pop(port, None)
         if fd is not None:

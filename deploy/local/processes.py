@@ -48,9 +48,12 @@ def find_binary(name: str, *, env_var: str, hint: str) -> str:
     raise BackendError(f"{name} was not found on PATH; {hint}")
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child the kernel must SIGTERM when the thread that started it exits
+    (Linux's PR_SET_PDEATHSIG; elsewhere nothing: the runner's own teardown and ``make clean`` remain)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +106,7 @@ class ManagedProcess:
         self.popen = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent,
         )
         self.pid = self.popen.pid
         # right after exec the command line may still be the parent's (fork before exec): record

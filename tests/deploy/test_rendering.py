@@ -44,6 +44,19 @@ def test_every_scenarios_envoy_bootstraps_validate(path, tmp_path):
         assert result.returncode == 0, f"{service}: {result.stdout}{result.stderr}"
 
 
+def test_hedging_and_every_balancing_policy_validate(tmp_path):
+    eds = tmp_path / "eds" / "svc.yaml"
+    eds.parent.mkdir()
+    eds.write_text("")
+    for policy in ("round_robin", "random"):
+        settings = scenario.EnvoySettings(lb_policy=policy, retry=scenario.RetryPolicy(
+            retry_on="5xx", num_retries=1, per_try_timeout_seconds=0.05, hedge_on_per_try_timeout=True))
+        config = envoy_render.render_bootstrap(service="inference", listen_port=10000, admin_port=10001, eds_path=eds,
+                                               envoy=settings.model_dump())
+        result = validate(config, tmp_path)
+        assert result.returncode == 0, f"{policy}: {result.stdout}{result.stderr}"
+
+
 def test_a_written_eds_document_is_a_valid_load_assignment(tmp_path):
     eds_path = tmp_path / "auth.yaml"
     envoy_render.write_eds(eds_path, service="auth", endpoints=[("127.0.0.1", 8001), ("127.0.0.1", 8002)], version="3")

@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
@@ -242,13 +241,46 @@ def test_the_runner_refuses_a_remote_entry_before_starting_locust(tmp_path):
     from schema import scenario
 
     class RemoteBackend:  # what a cluster backend without a port-forward would hand over
-        table = processes.ProcessTable(tmp_path / "pids.json")
-
         def endpoints(self):
             return {"entry_url": "http://192.0.2.7:80"}
 
+    table = processes.ProcessTable(tmp_path / "pids.json")
     events = events_module.EventLog(tmp_path / "events.jsonl")
     with pytest.raises(runner.RunError, match="refusing to send load to 192.0.2.7"):
-        runner.drive_load(scenario.load_scenario("smoke"), tmp_path, RemoteBackend(), events, write=print)
+        runner.drive_load(scenario.load_scenario("smoke"), tmp_path, RemoteBackend(), events, table=table, write=print)
     events.close()
-    assert RemoteBackend.table.all() == [] and not (tmp_path / "locust").exists()
+    assert table.all() == [] and not (tmp_path / "locust").exists()
+
+
+def test_a_nearly_full_runs_directory_is_refused_before_anything_starts(tmp_path):
+    from orchestration import runner
+
+    class Usage:
+        free = 50 * 1024**2
+
+    with pytest.raises(runner.RunError, match=r"has 50 MiB free, a run needs at least 200 MiB; free some space or "
+                                              r"pass --runs-dir on another disk"):
+        runner.prepare_runs_dir(tmp_path / "runs", disk_usage=lambda path: Usage())
+    assert runner.prepare_runs_dir(tmp_path / "other") == (tmp_path / "other").resolve()
+
+
+def test_the_runner_process_never_imports_locust_or_gevent():
+    probe = ("import sys; from orchestration import cli, runner; "
+             "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_an_unexpected_error_is_one_sentence_with_the_traceback_in_a_file():
+    from orchestration import cli
+    try:
+        raise RuntimeError("the disk spoke in tongues")
+    except RuntimeError as exc:
+        message, code = cli.explain(exc)
+    assert code == 70
+    assert message.startswith("unexpected error (RuntimeError: the disk spoke in tongues); this is a bug in "
+                              "tailstorm, the traceback is in ")
+    saved = pathlib.Path(message.rsplit(" ", 1)[1])
+    assert "RuntimeError: the disk spoke in tongues" in saved.read_text()
+    saved.unlink()

@@ -156,3 +156,28 @@ def test_the_cli_validates_a_good_scenario():
     result = run_cli("validate", "chaos-spike")
     assert result.returncode == 0
     assert "chaos-spike: valid" in result.stdout
+
+
+STORY = """
+story:
+  question: Does the spike overflow inference?
+  teaches: The breaker sheds what the queue cannot hold.
+  criteria:
+    - {name: overflow, says: "{value:.0f} overflow 503s", measure: "%s", at_least: 1}
+"""
+
+
+def test_a_story_criterion_is_parsed_and_reads_known_stages(tmp_path):
+    good = MINIMAL.format(name="storied") + STORY % "steady.client.requests * 2"
+    loaded = scenario.load_scenario(write(tmp_path, "storied", good))
+    assert loaded.story.criteria[0].at_least == 1
+    unknown = MINIMAL.format(name="lost") + STORY % "spike.client.requests"
+    with pytest.raises(scenario.ScenarioError, match="story.criteria.overflow.measure: 'spike.client.requests' starts "
+                                                     "with 'spike', which is no stage; start with one of checks, hpa, steady"):
+        scenario.load_scenario(write(tmp_path, "lost", unknown))
+    broken = MINIMAL.format(name="broken") + STORY % "steady.client.requests >"
+    with pytest.raises(scenario.ScenarioError, match="measure: cannot read '>'"):
+        scenario.load_scenario(write(tmp_path, "broken", broken))
+    unbounded = (MINIMAL.format(name="free") + STORY % "steady.client.requests").replace(", at_least: 1", "")
+    with pytest.raises(scenario.ScenarioError, match="give at_least, at_most or both"):
+        scenario.load_scenario(write(tmp_path, "free", unbounded))

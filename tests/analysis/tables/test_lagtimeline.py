@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.formulas import lagmodel, seedmodels
+from analysis.formulas import lagmodel
 from analysis.presentation import waterfall
 from analysis.tables import lagtimeline
 
