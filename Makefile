@@ -25,6 +25,8 @@ STAMP     := $(VENV)/.installed
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-zA-Z_-]+:.*##/ {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
+	@echo "  make <scenario>      any of: $(CATALOG)"
+	@echo ""
 	@echo "Variables: SCENARIO=$(SCENARIO) BACKEND=$(BACKEND) RUNS_DIR=$(RUNS_DIR) VENV=$(VENV) PYTHON=$(PYTHON)"
 	@echo "           KIND_CLUSTER=$(KIND_CLUSTER) NAMESPACE=$(NAMESPACE) IMAGE=$(IMAGE)"
 
@@ -82,8 +84,14 @@ chaos-spike: setup ## Run the chaos-spike scenario (BACKEND=local, or kind after
 run: setup ## Run SCENARIO (e.g. make run SCENARIO=smoke, BACKEND=kind)
 	$(TAILSTORM) run $(SCENARIO) --runs-dir $(RUNS_DIR) --backend $(BACKEND)
 
-scenarios: $(STAMP) ## List the scenario catalog
+scenarios: $(STAMP) ## List the scenario catalog (each runs as make <name>, its variants side by side)
 	@$(TAILSTORM) scenarios
+
+# make <scenario>: any catalog scenario, then each of its variants, with their pass criteria side by side
+CATALOG := $(basename $(notdir $(wildcard loadtests/scenarios/*.yaml)))
+.PHONY: $(filter-out chaos-spike,$(CATALOG))
+$(filter-out chaos-spike,$(CATALOG)): setup
+	$(TAILSTORM) run $@ --all-variants --runs-dir $(RUNS_DIR) --backend $(BACKEND)
 
 ##@ Quality
 

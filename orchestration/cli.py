@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--context", help="kube context for --backend cluster (default: kubectl's current one)")
     run.add_argument("--namespace", default="tailstorm", help="namespace of a cluster run (default: tailstorm)")
     run.add_argument("--keep", action="store_true", help="leave a cluster run's Helm release installed afterwards")
+    which = run.add_mutually_exclusive_group()
+    which.add_argument("--variant", help="run this variant of the scenario (its `variants` block)")
+    which.add_argument("--all-variants", action="store_true",
+                       help="run the scenario, then each variant, and show their pass criteria side by side")
     sub.add_parser("scenarios", help="list the scenario catalog")
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario")
@@ -120,9 +124,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from orchestration import runner  # noqa: PLC0415 (keeps `tailstorm validate` light)
         placement = runner.Placement(backend=args.backend, context=args.context, namespace=args.namespace,
                                      keep=args.keep, entry_port=args.entry_port, prometheus_port=args.prometheus_port)
-        outcome = runner.run(args.scenario, runs_dir=args.runs_dir, placement=placement,
-                             allowed_targets=tuple(args.allowed_targets))
-        return outcome.exit_code
+        options = {"runs_dir": args.runs_dir, "placement": placement, "allowed_targets": tuple(args.allowed_targets)}
+        if args.all_variants:
+            outcomes = runner.run_all_variants(args.scenario, **options)
+            return next((o.exit_code for o in outcomes if o.exit_code), 0)
+        return runner.run(args.scenario, variant=args.variant, **options).exit_code
     if args.command == "scenarios":
         for path in sorted(scenario_module.SCENARIO_DIR.glob("*.yaml")):
             loaded = scenario_module.load_scenario(path)
@@ -130,7 +136,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "validate":
         loaded = scenario_module.load_scenario(args.scenario)
-        print(f"{loaded.name}: valid ({len(loaded.stages)} stages, {loaded.duration_seconds:.0f} s)")
+        variants = f"; variants: {', '.join(loaded.variants)}" if loaded.variants else ""
+        print(f"{loaded.name}: valid ({len(loaded.stages)} stages, {loaded.duration_seconds:.0f} s){variants}")
         return 0
     if args.command == "report":
         from orchestration import runner  # noqa: PLC0415

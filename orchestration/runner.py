@@ -225,16 +225,18 @@ def make_backend(placement: Placement, scenario, run_dir: pathlib.Path, *, event
 
 
 def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), placement: Placement = Placement(),
-        allowed_targets: tuple[str, ...] = (), write: Callable[[str], None] = say) -> Outcome:
-    """Run one scenario on the placement's backend; the report is written even when interrupted."""
-    scenario = scenario_module.load_scenario(scenario_name)
+        allowed_targets: tuple[str, ...] = (), variant: str | None = None,
+        write: Callable[[str], None] = say) -> Outcome:
+    """Run one scenario (or one of its variants) on the placement's backend; the report is written
+    even when interrupted."""
+    scenario = scenario_module.load_scenario(scenario_name, variant=variant)
     if placement.backend not in BACKENDS:
         raise RunError(f"unknown backend {placement.backend!r}; choose one of {', '.join(BACKENDS)}")
     tools = tools_for(placement)
     runs_dir = prepare_runs_dir(runs_dir)
     for line in cleanup.describe(processes.stop_orphans_under(runs_dir)):
         write(line)
-    run_dir = make_run_dir(runs_dir, scenario.name)
+    run_dir = make_run_dir(runs_dir, scenario.name + (f"-{variant}" if variant else ""))
     resolved = scenario.model_dump(mode="json")
     (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
     # the analysis reads the work models the replicas ran, the services' defaults included
@@ -243,7 +245,8 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), pl
     events = events_module.EventLog(run_dir / "events.jsonl")
     table = processes.ProcessTable(run_dir / "pids.json")
     backend = make_backend(placement, scenario, run_dir, events=events, table=table)
-    write(f"tailstorm: running {scenario.name} on the {placement.backend} backend → {run_dir}")
+    label = f"{scenario.name} (variant {variant}: {scenario.variants[variant].description})" if variant else scenario.name
+    write(f"tailstorm: running {label} on the {placement.backend} backend → {run_dir}")
     started = time.time()
     events.emit(events_module.RUN_STARTED, scenario=scenario.name, backend=placement.backend)
     interrupted_by: int | None = None
@@ -283,6 +286,36 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), pl
         finally:
             restore_signal_handlers(previous_handlers)
     return Outcome(run_dir, interrupted_by is not None, interrupted_by)
+
+
+def run_all_variants(scenario_name: str, *, write: Callable[[str], None] = say, **options) -> list[Outcome]:
+    """The scenario, then each of its variants, one after another; stops at an interruption. Ends
+    with each run's pass criteria side by side."""
+    variants = [None, *scenario_module.load_scenario(scenario_name).variants]
+    outcomes = []
+    for variant in variants:
+        outcome = run(scenario_name, variant=variant, write=write, **options)
+        outcomes.append(outcome)
+        if outcome.interrupted:
+            break
+    write("")
+    write("side by side (pass criteria of each run; `tailstorm compare RUN_A RUN_B` for every number):")
+    for variant, outcome in zip(variants, outcomes):
+        write(f"  {variant or 'base'}: {outcome.run_dir}")
+        for line in criteria_lines(outcome.run_dir):
+            write(f"    {line}")
+    return outcomes
+
+
+def criteria_lines(run_dir: pathlib.Path) -> list[str]:
+    """The run's validity and each pass criterion as one line, from its summary.json."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["(no report)"]
+    lines = [f"validity {summary['run']['validity']['status'].upper()}"]
+    lines += [f"{c['verdict'].upper():<12} {c['says']}" for c in (summary.get("story") or {}).get("criteria", [])]
+    return lines
 
 
 def drive_load(scenario, run_dir: pathlib.Path, backend: backend_module.Backend, events: events_module.EventLog, *,

@@ -8,6 +8,7 @@ module depends on pydantic and PyYAML only, so analysis may import it.
 """
 from __future__ import annotations
 
+import copy
 import math
 import pathlib
 import typing
@@ -384,6 +385,17 @@ class Story(Strict):
     criteria: tuple[Criterion, ...] = ()
 
 
+class Variant(Strict):
+    """Another version of the scenario for a side-by-side run: the same file with ``set`` applied
+    (``tailstorm run SCENARIO --variant NAME``; ``make SCENARIO`` runs the base and every variant)."""
+
+    description: str = pydantic.Field(min_length=1)
+    """What the variant changes and why, in one sentence (its report says it)."""
+    set: dict[str, typing.Any] = pydantic.Field(min_length=1)
+    """Dotted path (``services.inference.envoy.lb_policy``) → the value it takes there; a list or a
+    block is replaced whole (``story.criteria`` gives the variant its own pass criteria)."""
+
+
 class Scenario(Strict):
     name: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
@@ -402,6 +414,10 @@ class Scenario(Strict):
     """The fault schedule (controllers/chaos.py runs it); times from the first stage's start."""
     story: Story | None = None
     """The question the scenario answers and its pass criteria (the report's first section)."""
+    variants: dict[typing.Annotated[str, pydantic.StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")], Variant] = {}
+    """Named versions for side-by-side runs; each must itself be a valid scenario (checked at load)."""
+    variant: str | None = None
+    """Which variant this is (set by the loader; None: the base scenario)."""
 
     @pydantic.model_validator(mode="after")
     def _graph_is_closed(self) -> "Scenario":
@@ -424,6 +440,12 @@ class Scenario(Strict):
         for name in (self.slo.services if self.slo else {}):
             if name not in self.services:
                 raise ValueError(f"slo.services: {name!r} is not under services")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _variant_is_declared(self) -> "Scenario":
+        if self.variant is not None and self.variant not in self.variants:
+            raise ValueError(f"variant: {self.variant!r} is not under variants (the loader sets it; leave it out)")
         return self
 
     @pydantic.model_validator(mode="after")
@@ -558,8 +580,10 @@ def in_flight_needed(arrival_rate_per_second: float, latency_seconds: float) -> 
     return max(1, math.ceil(mean + 4 * math.sqrt(mean)))
 
 
-def load_scenario(name_or_path: str | pathlib.Path) -> Scenario:
-    """Load a scenario by catalog name (``chaos-spike``) or path; raise ScenarioError on any problem."""
+def load_scenario(name_or_path: str | pathlib.Path, *, variant: str | None = None) -> Scenario:
+    """Load a scenario by catalog name (``chaos-spike``) or path, as its ``variant`` if given; raise
+    ScenarioError on any problem. Every variant of the file is checked too, so a broken one is found
+    by ``tailstorm validate`` rather than by a run."""
     path = resolve_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -567,13 +591,43 @@ def load_scenario(name_or_path: str | pathlib.Path) -> Scenario:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
+    base = validate(path, data)
+    for name in base.variants:
+        checked = validate(path, with_variant(path, data, name), label=f"variant {name}: ")
+        if name == variant:
+            return checked
+    if variant is not None:
+        known = ", ".join(base.variants) or "none"
+        raise ScenarioError(f"{path}: no variant {variant!r}; its variants: {known}")
+    return base
+
+
+def validate(path: pathlib.Path, data: dict, *, label: str = "") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise ScenarioError(f"{path}: invalid scenario:\n" + describe_errors(exc)) from exc
+        raise ScenarioError(f"{path}: {label}invalid scenario:\n" + describe_errors(exc)) from exc
     if scenario.name != path.stem:
         raise ScenarioError(f"{path}: name: {scenario.name!r} must equal the file name {path.stem!r}")
     return scenario
+
+
+def with_variant(path: pathlib.Path, data: dict, name: str) -> dict:
+    """The scenario document with variant ``name``'s ``set`` applied (a deep copy)."""
+    document = copy.deepcopy(data)
+    for dotted, value in data["variants"][name]["set"].items():
+        node = document
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            child = node.get(key) if isinstance(node, dict) else None
+            if child is None and isinstance(node, dict):
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise ScenarioError(f"{path}: variants.{name}.set: {dotted!r} goes through {key!r}, which is no block")
+            node = child
+        node[keys[-1]] = copy.deepcopy(value)
+    document["variant"] = name
+    return document
 
 
 def resolve_path(name_or_path: str | pathlib.Path) -> pathlib.Path:

@@ -50,7 +50,9 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
     for phase in phases:
         phase["generator"] = next((g for g in verdict["generator"] if g["phase"] == phase["name"]), None)
     summary = {
-        "run": {"dir": str(run.dir), "scenario": run.scenario["name"],
+        "run": {"dir": str(run.dir), "scenario": run.scenario["name"], "variant": run.scenario.get("variant"),
+                "variant_description": ((run.scenario.get("variants") or {}).get(run.scenario.get("variant")) or {}).get(
+                    "description"),
                 "backend": run.environment.get("backend", "local"), "started": run.origin,
                 "interrupted": bool(finished and finished[-1].get("interrupted")),
                 "complete": bool(finished) and len(run.phases) == len(run.scenario["stages"]),
@@ -356,11 +358,19 @@ def gpu_lines(summary: dict) -> list[str]:
             for service, gpu in (summary["run"].get("gpu") or {}).items()]
 
 
+def report_title(summary: dict) -> str:
+    """The scenario's name, and the variant's when the run is one."""
+    run = summary["run"]
+    return run["scenario"] + (f" · {run['variant']}" if run.get("variant") else "")
+
+
 def intro(summary: dict) -> list[str]:
     run = summary["run"]
     env = run["environment"]
     state = "interrupted" if run["interrupted"] else ("complete" if run["complete"] else "incomplete")
-    return [*gpu_lines(summary), f"Scenario `{run['scenario']}` on the `{run['backend']}` backend, run {state}. "
+    variant = (f"This is its variant `{run['variant']}`: {run['variant_description']}"
+               if run.get("variant") else "")
+    return [*gpu_lines(summary), *([variant] if variant else []), f"Scenario `{run['scenario']}` on the `{run['backend']}` backend, run {state}. "
             f"Envoy: {env.get('envoy', '?')}; Prometheus: {env.get('prometheus', '?')}; "
             f"Locust {env.get('locust', '?')}; {env.get('cpu_count', '?')} cores; seed {env.get('seed', '?')}.",
             "Latencies are end to end from each request's *intended* start (open-loop arrivals), so "
@@ -420,7 +430,7 @@ def story_lines(summary: dict) -> tuple[list[str], list[list[str]]]:
 
 def render_markdown(summary: dict, plots: list[pathlib.Path], *, base: pathlib.Path) -> str:
     first, *reasons = validity_lines(summary)
-    parts = [f"# tailstorm report: {summary['run']['scenario']}", "", f"**{first}**", ""]
+    parts = [f"# tailstorm report: {report_title(summary)}", "", f"**{first}**", ""]
     parts += [f"- {line}" for line in reasons] + ([""] if reasons else [])
     question, criteria_rows = story_lines(summary)
     if question:
@@ -471,7 +481,7 @@ def render_html(summary: dict, plots: list[pathlib.Path]) -> str:
                      + (f"<p>{html.escape(sentence)}</p>" if sentence else "") + html_table(header, rows) + "</details>"
                      for title, sentence, header, rows in sections(summary))
     return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>tailstorm report: {html.escape(summary['run']['scenario'])}</title>
+<title>tailstorm report: {html.escape(report_title(summary))}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
 th{{background:#f3f3f3}}.pass{{background:#d8f5d8}}.fail{{background:#f8d0d0}}.inconclusive{{background:#f5f0d0}}
@@ -481,7 +491,7 @@ th{{background:#f3f3f3}}.pass{{background:#d8f5d8}}.fail{{background:#f8d0d0}}.i
 figure.plot{{margin:1em 0;padding:0;border:4px solid {PLOT_FRAME_COLOUR};width:fit-content;line-height:0}}
 figure.plot img{{display:block;max-width:1100px}}figcaption{{line-height:1.4;padding:2px 6px;font-size:12px}}
 details summary h2{{display:inline}}details{{margin:0.6em 0}}</style></head><body>
-<h1>tailstorm report: {html.escape(summary['run']['scenario'])}</h1>{banner}{story}{paragraphs}
+<h1>tailstorm report: {html.escape(report_title(summary))}</h1>{banner}{story}{paragraphs}
 <h2 id="plots">Plots</h2>{images}
 <h2 id="tables">Tables</h2>{tables}</body></html>
 """

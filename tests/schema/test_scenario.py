@@ -181,3 +181,34 @@ def test_a_story_criterion_is_parsed_and_reads_known_stages(tmp_path):
     unbounded = (MINIMAL.format(name="free") + STORY % "steady.client.requests").replace(", at_least: 1", "")
     with pytest.raises(scenario.ScenarioError, match="give at_least, at_most or both"):
         scenario.load_scenario(write(tmp_path, "free", unbounded))
+
+
+VARIANTS = """
+variants:
+  round-robin:
+    description: the proxy ignores how busy a replica is
+    set:
+      services.formatter.envoy.lb_policy: round_robin
+      client.timeout_seconds: 9
+"""
+
+
+def test_a_variant_is_the_scenario_with_its_settings_applied(tmp_path):
+    path = write(tmp_path, "lb", MINIMAL.format(name="lb") + VARIANTS)
+    base = scenario.load_scenario(path)
+    assert base.variant is None and base.envoy_for("formatter").lb_policy == "least_request"
+    varied = scenario.load_scenario(path, variant="round-robin")
+    assert varied.variant == "round-robin" and varied.envoy_for("formatter").lb_policy == "round_robin"
+    assert varied.client.timeout_seconds == 9 and varied.name == "lb"
+    with pytest.raises(scenario.ScenarioError, match="no variant 'least'; its variants: round-robin"):
+        scenario.load_scenario(path, variant="least")
+
+
+def test_a_broken_variant_is_found_when_the_base_is_loaded(tmp_path):
+    text = MINIMAL.format(name="lbx") + VARIANTS.replace("round_robin", "fastest")
+    with pytest.raises(scenario.ScenarioError, match=r"variant round-robin: invalid scenario:\n"
+                                                     r"  services.formatter.envoy.lb_policy: Input should be"):
+        scenario.load_scenario(write(tmp_path, "lbx", text))
+    through_a_value = MINIMAL.format(name="lby") + VARIANTS.replace("client.timeout_seconds", "name.value")
+    with pytest.raises(scenario.ScenarioError, match="'name.value' goes through 'name', which is no block"):
+        scenario.load_scenario(write(tmp_path, "lby", through_a_value))
