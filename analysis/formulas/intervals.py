@@ -120,28 +120,33 @@ def ratio_batch_interval(numerators: Sequence[float], denominators: Sequence[flo
     return ratio, ratio - half, ratio + half
 
 
-def composition_interval(counts: Sequence[tuple[float, float]], *,
+def composition_interval(counts: Sequence[tuple[float, ...]], *,
                          confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """(P, low, high) for P = 1 − ∏(1 − p_i), each p_i = violations_i / trials_i.
+    """(P, low, high) for P = 1 − ∏(1 − p_i)^k_i, each p_i = violations_i / trials_i.
 
-    ``counts`` holds one (violations, trials) pair per component. Assumes the components are
-    independent and each estimate binomial. The interval comes from the delta method on
-    log S, S = ∏(1 − p_i): Var(log(1 − p̂_i)) ≈ p̃_i / ((1 − p̃_i)·n_i), with the Agresti–Coull
+    ``counts`` holds one (violations, trials) pair per component, or (violations, trials, k) when
+    a request passes that component k times (a fan-out of k parallel calls, or k calls in a row);
+    k defaults to 1. Assumes the components and the k visits are independent and each estimate
+    binomial. The interval comes from the delta method on log S, S = ∏(1 − p_i)^k_i:
+    Var(k·log(1 − p̂_i)) ≈ k²·p̃_i / ((1 − p̃_i)·n_i), with the Agresti–Coull
     p̃_i = (x_i + z²/2)/(n_i + z²) so a component with no violations still contributes spread.
     """
     if not counts:
         raise ValueError("no components to compose")
     z = z_value(confidence)
     log_survival, variance = 0.0, 0.0
-    for violations, trials in counts:
+    for violations, trials, *multiplicity in counts:
+        visits = multiplicity[0] if multiplicity else 1
+        if visits < 1:
+            raise ValueError(f"a component is passed at least once per request, got k = {visits}")
         if trials <= 0:
             return math.nan, math.nan, math.nan
         p = violations / trials
         if p >= 1:
             return 1.0, 1.0, 1.0
-        log_survival += math.log1p(-p)
+        log_survival += visits * math.log1p(-p)
         adjusted = (violations + z * z / 2) / (trials + z * z)
-        variance += adjusted / ((1 - adjusted) * trials)
+        variance += visits * visits * adjusted / ((1 - adjusted) * trials)
     half = z * math.sqrt(variance)
     point = -math.expm1(log_survival)
     return point, max(0.0, -math.expm1(log_survival + half)), min(1.0, -math.expm1(log_survival - half))

@@ -395,6 +395,19 @@ def chain_order(scenario: dict) -> list[str]:
     return order
 
 
+def visits(scenario: dict) -> dict[str, int]:
+    """How many times one end-to-end request passes each service: a call with ``parallel: k``
+    multiplies by k, calls in sequence add up (the call graph is acyclic: the schema refuses cycles)."""
+    counts: dict[str, int] = {}
+
+    def visit(name: str, times: int) -> None:
+        counts[name] = counts.get(name, 0) + times
+        for call in scenario["services"][name].get("calls") or []:
+            visit(call["service"], times * int(call.get("parallel", 1)))
+    visit(scenario.get("entry", "gateway"), 1)
+    return counts
+
+
 def load_run(run_dir: pathlib.Path) -> Run:
     """Read a run directory; RunDataError names what is missing."""
     run_dir = pathlib.Path(run_dir)

@@ -213,6 +213,7 @@ def service_stats(run: extract.Run, service: str, start: float, end: float) -> d
         # process CPU of all replicas (what CPU-based autoscaling sees), in cores
         "cpu_cores": total("cpu_seconds", extract.counter_rate, math.nan),
     }
+    stats.update(replica_balance(run, service, start, end))
     stats["cpu_cores_per_replica"] = (stats["cpu_cores"] / stats["ready_replicas"]
                                       if stats["ready_replicas"] and not math.isnan(stats["ready_replicas"]) else math.nan)
     stats.update({f"{name}_ms": extract.histogram_quantile(q, buckets) * 1000 for name, q in QUANTILES.items()})
@@ -221,6 +222,27 @@ def service_stats(run: extract.Run, service: str, start: float, end: float) -> d
     if threshold is not None:
         stats["slo"] = own_violations(run, service, threshold, start, end)
     return stats
+
+
+def replica_balance(run: extract.Run, service: str, start: float, end: float) -> dict:
+    """How the load balancer spread the window's requests: the share the slowest replica (highest
+    mean response time) served, and its mean response against the others'."""
+    counts: dict[str, float] = {}
+    sums: dict[str, float] = {}
+    for name, target in (("request_count", counts), ("request_sum", sums)):
+        for series in extract.select(run.series.get(name, []), service=service):
+            replica = series.labels.get("replica", "")
+            target[replica] = target.get(replica, 0.0) + extract.counter_increase(series, start, end)
+    served = {replica: n for replica, n in counts.items() if n > 0}
+    if len(served) < 2:
+        return {"slowest_replica_share": math.nan, "slowest_replica_mean_seconds": math.nan,
+                "other_replicas_mean_seconds": math.nan}
+    means = {replica: sums.get(replica, 0.0) / n for replica, n in served.items()}
+    slowest = max(means, key=means.get)
+    others = [r for r in served if r != slowest]
+    return {"slowest_replica_share": served[slowest] / sum(served.values()),
+            "slowest_replica_mean_seconds": means[slowest],
+            "other_replicas_mean_seconds": sum(sums.get(r, 0.0) for r in others) / sum(served[r] for r in others)}
 
 
 def own_response(run: extract.Run, service: str, stats: dict, start: float, end: float) -> dict:

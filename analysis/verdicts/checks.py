@@ -215,11 +215,15 @@ def littles_law(scenario: dict, phase: str, service: str, s: dict) -> list[compa
 # -- the chain --------------------------------------------------------------------------------------
 
 def slo_composition(scenario: dict, phase: str, client: dict, servers: dict) -> list[compare.Comparison]:
-    """The end-to-end violation rate against 1 − ∏(1 − p_i) of the per-service violation shares."""
+    """The end-to-end violation rate against 1 − ∏(1 − p_i)^k_i of the per-service violation shares,
+    k_i the times one request passes service i (a fan-out of k parallel calls passes it k times:
+    the tail at scale)."""
     if "slo" not in client:
         return []
     components = {name: s["slo"] for name, s in servers.items() if "slo" in s}
-    check, formula = "slo_composition", "1 − ∏(1 − p_i)"
+    passes = extract.visits(scenario)
+    fanned = any(passes.get(name, 1) > 1 for name in components)
+    check, formula = "slo_composition", "1 − ∏(1 − p_i)^k_i" if fanned else "1 − ∏(1 − p_i)"
     measured = client["slo"]["violation_rate"]
     if not components:
         return [compare.inconclusive(check=check, subject="end-to-end", phase=phase, formula=formula,
@@ -228,8 +232,10 @@ def slo_composition(scenario: dict, phase: str, client: dict, servers: dict) -> 
     if missing:
         return [compare.inconclusive(check=check, subject="end-to-end", phase=phase, formula=formula,
                                      measured=measured, note=f"own-latency shares unknown for {', '.join(missing)}")]
-    point, low, high = intervals.composition_interval([(c["violations"], c["requests"]) for c in components.values()])
-    shares = ", ".join(f"{name} {100 * c['violation_rate']:.2f}%" for name, c in components.items())
+    point, low, high = intervals.composition_interval([(c["violations"], c["requests"], passes.get(name, 1))
+                                                       for name, c in components.items()])
+    shares = ", ".join(f"{name} {100 * c['violation_rate']:.2f}%" + (f" ×{passes[name]}" if passes.get(name, 1) > 1 else "")
+                       for name, c in components.items())
     measured_interval = tuple(client["slo"]["interval"]) if client["slo"]["interval"] else None
     return [compare.compare_interval(
         check=check, subject="end-to-end", phase=phase, formula=formula, measured=measured, predicted=point,

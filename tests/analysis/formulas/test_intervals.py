@@ -84,3 +84,15 @@ def test_composition_interval_covers_the_true_composition_at_about_its_nominal_r
         _, low, high = intervals.composition_interval(counts)
         covered += low <= truth <= high
     assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_a_component_passed_k_times_composes_as_its_kth_power():
+    single = intervals.composition_interval([(5, 1000)])
+    fanned = intervals.composition_interval([(5, 1000, 10)])
+    assert fanned[0] == pytest.approx(1 - (1 - 0.005) ** 10)
+    assert fanned[1] < fanned[0] < fanned[2]
+    assert fanned[2] - fanned[1] > 5 * (single[2] - single[1])  # ten visits: ten times the log-spread
+    assert intervals.composition_interval([(5, 1000, 1), (5, 1000, 1)])[0] == pytest.approx(
+        intervals.composition_interval([(5, 1000, 2)])[0])
+    with pytest.raises(ValueError, match="at least once per request, got k = 0"):
+        intervals.composition_interval([(5, 1000, 0)])

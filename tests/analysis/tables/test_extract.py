@@ -89,3 +89,10 @@ def test_a_directory_without_a_scenario_is_named_in_one_sentence(tmp_path):
         extract.load_run(tmp_path)
     with pytest.raises(extract.RunDataError, match="is not a directory"):
         extract.load_run(tmp_path / "nope")
+
+
+def test_visits_multiply_a_fan_out_and_add_calls_in_sequence():
+    scenario = {"entry": "gateway", "services": {
+        "gateway": {"calls": [{"service": "featurestore", "parallel": 10}, {"service": "formatter"}]},
+        "featurestore": {"calls": [{"service": "formatter"}]}, "formatter": {}}}
+    assert extract.visits(scenario) == {"gateway": 1, "featurestore": 10, "formatter": 11}

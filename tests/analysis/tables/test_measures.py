@@ -88,3 +88,19 @@ def test_a_run_without_the_effective_work_models_is_one_sentence():
 
 def phase_event(at: float, index: int, rate: float) -> dict:
     return {"time": at, "type": "phase", "index": index, "phase": f"p{index}", "arrival_rate_per_second": rate}
+
+
+def test_the_slowest_replicas_share_of_the_window_is_measured(smoke_run):
+    run = extract.load_run(smoke_run)
+    start, end = run.window(run.phases[0])
+    slow = extract.Series({"service": "inference", "replica": "inference-9", "code": "200"}, (start, end), (0.0, 10.0))
+    slow_sum = extract.Series({"service": "inference", "replica": "inference-9", "code": "200"}, (start, end), (0.0, 5.0))
+    run.series["request_count"] = run.series["request_count"] + [slow]
+    run.series["request_sum"] = run.series["request_sum"] + [slow_sum]
+    stats = measures.service_stats(run, "inference", start, end)
+    fast = stats["completed"] - 10
+    assert stats["slowest_replica_share"] == pytest.approx(10 / (fast + 10))
+    assert stats["slowest_replica_mean_seconds"] == pytest.approx(0.5)
+    assert stats["other_replicas_mean_seconds"] < 0.5
+    single = measures.service_stats(extract.load_run(smoke_run), "inference", start, end)
+    assert math.isnan(single["slowest_replica_share"])  # one replica: nothing to balance
