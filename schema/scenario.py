@@ -112,7 +112,16 @@ class Client(Strict):
 
     kind: Literal["open"] = "open"
     timeout_seconds: float = pydantic.Field(5.0, gt=0, le=300)
+    """Per-attempt timeout: an attempt without an answer by then fails (status 0, ``timeout``)."""
     retries: int = pydantic.Field(0, ge=0, le=10)
+    """Retries per request on a failed attempt (5xx, timeout, connection error); 0: none."""
+    retry: service_settings.Retry = service_settings.Retry()
+    """How the retries are scheduled and limited: back-off, retry budget, adaptive throttling
+    (the same keys as a call's ``retry``; services/common/settings.py ``Retry``)."""
+    deadline_seconds: float | None = pydantic.Field(None, gt=0, le=3600)
+    """Overall deadline of a request, from its intended start: no attempt or back-off after it, and
+    each attempt tells the server the time left (``x-tailstorm-deadline-ms``). None: attempts are
+    bounded by ``timeout_seconds`` each and nothing more."""
     max_in_flight: int = pydantic.Field(512, ge=1, le=10_000)
     """Bound on outstanding requests; arrivals beyond it are logged as client overflow, not sent."""
     prompt_tokens: int = pydantic.Field(128, ge=1)
