@@ -31,6 +31,18 @@ class Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
 
+class EnvoyRetryBudget(Strict):
+    """Envoy ``circuit_breakers.thresholds[].retry_budget``: the mesh's retry budget. A retry is
+    made only while the cluster's active retries stay below max(min_retry_concurrency,
+    budget_percent % of its active + pending requests); one over it is not made
+    (``upstream_rq_retry_overflow``) and the failure is passed on."""
+
+    budget_percent: float = pydantic.Field(20.0, ge=0, le=100)
+    """Share of the active and pending requests that may be retries at once (Envoy's default 20 %)."""
+    min_retry_concurrency: int = pydantic.Field(3, ge=0)
+    """Concurrent retries allowed whatever the traffic (Envoy's default 3)."""
+
+
 class CircuitBreaker(Strict):
     """Envoy ``circuit_breakers.thresholds[DEFAULT]`` of the callee's cluster (Envoy's defaults)."""
 
@@ -38,10 +50,15 @@ class CircuitBreaker(Strict):
     max_pending_requests: int = pydantic.Field(1024, ge=1)
     max_requests: int = pydantic.Field(1024, ge=1)
     max_retries: int = pydantic.Field(3, ge=0)
+    """Concurrent retries to the cluster; Envoy ignores it when ``retry_budget`` is set."""
+    retry_budget: EnvoyRetryBudget | None = None
+    """Envoy's retry budget in place of the fixed ``max_retries`` (none: the fixed limit)."""
 
 
 class RetryPolicy(Strict):
-    """Envoy route ``retry_policy``; ``num_retries: 0`` disables Envoy retries."""
+    """Envoy route ``retry_policy``; ``num_retries: 0`` disables Envoy retries. Envoy backs off with
+    full jitter, U[0, (2^N − 1) × 25 ms) capped at 250 ms (its defaults); the retries it may have in
+    flight at once are the breaker's ``max_retries`` or its ``retry_budget``."""
 
     retry_on: str = "connect-failure,reset"
     num_retries: int = pydantic.Field(0, ge=0, le=10)
