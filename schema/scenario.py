@@ -163,6 +163,10 @@ class Predictions(Strict):
     blocking_probability: float = pydantic.Field(0.25, gt=0, le=1)
     """M/M/c/K blocking: a service's own sheds and Envoy's breaker overflow."""
     retry_amplification: float = pydantic.Field(0.15, gt=0, le=1)
+    """Attempts per request at each retrying layer; also the slack above the worst case ∏(r_k + 1)."""
+    adaptive_throttling: float = pydantic.Field(0.25, gt=0, le=1)
+    """The share of attempts adaptive throttling rejected, against the SRE formula on the window's counts
+    (the throttle decides on its own sliding window, so phase totals stand in for it)."""
     seed_models: float = pydantic.Field(0.25, gt=0, le=1)
     """The seed lab's toy constants (p99 ≈ 4.6·W, shed 0.8, cascade 0.3, 30 s HPA lag)."""
 
