@@ -113,7 +113,7 @@ class Retry(pydantic.BaseModel):
     """none: retry at once; full_jitter: retry N waits U[0, min(cap, (2^N − 1)·base)), Envoy's schedule."""
     base_seconds: float = pydantic.Field(0.025, gt=0, le=60)
     """Back-off base interval (Envoy's default 25 ms)."""
-    cap_seconds: float = pydantic.Field(0.25, gt=0, le=600)
+    cap_seconds: float = pydantic.Field(0.25, gt=0, le=60)
     """Back-off cap (Envoy's default max_interval, 10 × the base)."""
     budget: RetryBudget | None = None
     """The SRE per-client retry budget; none: every failure may be retried up to ``retries``."""
