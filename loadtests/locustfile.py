@@ -5,7 +5,9 @@ fires each request in its own greenlet at its *intended* time, whatever the late
 before (Locust's ``constant_throughput`` users would slow down with the system they measure —
 coordinated omission). Outstanding requests are bounded by ``client.max_in_flight``; an arrival
 beyond it is logged as ``client_overflow`` and not sent. Every attempt goes to
-``requests.csv``: intended start, actual start, latency, status, attempt, phase.
+``requests.csv``: intended start, actual start, latency, status, attempt, phase. Retries follow the
+client's retry policy (services/common/retrying.py); an attempt it withholds (throttled, retry
+budget spent, no time left) is a row with that outcome and no actual start.
 
 Environment: TAILSTORM_SCENARIO_JSON (the resolved scenario), TAILSTORM_LOCUST_DIR (output),
 TAILSTORM_DISPATCHERS (default 1): with Locust master and workers (the chart's in-cluster option)
@@ -27,6 +29,7 @@ import gevent.event
 import gevent.pool
 
 from loadtests import shapes
+from services.common import retrying
 
 SCENARIO = json.loads(pathlib.Path(os.environ["TAILSTORM_SCENARIO_JSON"]).read_text(encoding="utf-8"))
 OUT_DIR = pathlib.Path(os.environ["TAILSTORM_LOCUST_DIR"])
@@ -36,6 +39,10 @@ DEADLINE_HEADER = "x-tailstorm-deadline-ms"
 ALL_ANSWERED = gevent.event.Event()
 DISPATCHERS = int(os.environ.get("TAILSTORM_DISPATCHERS", "1"))
 COLUMNS = ["intended_start", "actual_start", "latency_seconds", "status", "attempt", "phase", "outcome"]
+RETRIES = retrying.ClientState(retrying.Policy.from_settings(retries=CLIENT["retries"], retry=CLIENT.get("retry")))
+"""The client's retry policy and its state (budget, throttle) across all its requests."""
+LONGEST_REQUEST_SECONDS = retrying.longest_request_seconds(
+    RETRIES.policy, timeout_seconds=CLIENT["timeout_seconds"], deadline_seconds=CLIENT.get("deadline_seconds"))
 
 
 class RequestLog:
@@ -63,6 +70,10 @@ class PhaseLog:
         self._file.flush()
 
 
+RETRY_RNG = random.Random()
+"""Back-off jitter and throttling draws (independent of the arrival stream's seeded generator)."""
+
+
 class OpenLoopClient(FastHttpUser):
     """One dispatcher; its requests run concurrently on a pool of ``max_in_flight`` connections."""
 
@@ -87,29 +98,45 @@ class OpenLoopClient(FastHttpUser):
                 requests.write(intended, "", "", 0, 0, stage.name, "client_overflow")
                 continue
             pool.spawn(self.send, requests, intended, stage.name)
-        pool.join(timeout=CLIENT["timeout_seconds"] * (CLIENT["retries"] + 1) + 1)
+        pool.join(timeout=LONGEST_REQUEST_SECONDS + 1)
         ALL_ANSWERED.set()  # the shape ends the run at its next tick
         raise locust.exception.StopUser()  # nothing left to wait for: no --stop-timeout grace needed
 
     def send(self, requests: RequestLog, intended: float, phase: str) -> None:
+        """One request: its attempts as the retry policy decides (services/common/retrying.py), one
+        row each; an attempt the policy withholds is a row with its reason and no actual start."""
         body = {"prompt_tokens": CLIENT["prompt_tokens"], "output_tokens": CLIENT["output_tokens"]}
-        for attempt in range(CLIENT["retries"] + 1):
-            if attempt:
-                gevent.sleep(random.uniform(0, (2**attempt - 1) * 0.025))
+        deadline = CLIENT.get("deadline_seconds")
+        attempts = retrying.Attempts(RETRIES, deadline_at=intended + deadline if deadline else None, rng=RETRY_RNG)
+        while (step := attempts.next(time.time())) is not None:
+            if step.withheld is None and step.wait_seconds:
+                gevent.sleep(step.wait_seconds)
             actual = time.time()
-            headers = {DEADLINE_HEADER: str(int(CLIENT["timeout_seconds"] * 1000))}
-            with self.client.post("/v1/work", json=body, headers=headers, name="/v1/work",
-                                  catch_response=True) as response:
-                latency = time.time() - actual
-                status = response.status_code or 0
-                if 200 <= status < 300:
-                    outcome = "ok"
-                else:
-                    outcome = "timeout" if status == 0 else f"http_{status}"
-                    response.failure(outcome)
-            requests.write(intended, actual, latency, status, attempt, phase, outcome)
-            if outcome == "ok":
+            budget = attempts.time_left_seconds(actual, CLIENT["timeout_seconds"])
+            withheld = step.withheld or (retrying.NO_TIME_LEFT if budget <= 0 else None)
+            if withheld is not None:
+                requests.write(intended, "", "", 0, step.attempt, phase, withheld)
                 return
+            status, outcome, latency = self.attempt(body, budget)
+            attempts.report(time.time(), accepted=0 < status < 500)
+            requests.write(intended, actual, latency, status, step.attempt, phase, outcome)
+            if 0 < status < 500:
+                return  # answered: a success, or a client error no retry would change
+
+    def attempt(self, body: dict, budget_seconds: float) -> tuple[int, str, float]:
+        """Send one attempt telling the server the time it has: (status, outcome, latency), status 0
+        when no answer came."""
+        actual = time.time()
+        headers = {DEADLINE_HEADER: str(int(budget_seconds * 1000))}
+        with self.client.post("/v1/work", json=body, headers=headers, name="/v1/work",
+                              catch_response=True) as response:
+            latency = time.time() - actual
+            status = response.status_code or 0
+            if 200 <= status < 300:
+                return status, "ok", latency
+            outcome = "timeout" if status == 0 else f"http_{status}"
+            response.failure(outcome)
+            return status, outcome, latency
 
 
 def arrivals(rng: random.Random, *, start: float, on_stage):
@@ -144,7 +171,7 @@ class ScenarioShape(LoadTestShape):
     """Keeps the single dispatcher alive until every arrival has been answered (or a bound passes)."""
 
     def tick(self):
-        horizon = shapes.total_duration_seconds(STAGES) + CLIENT["timeout_seconds"] * (CLIENT["retries"] + 1) + 5
+        horizon = shapes.total_duration_seconds(STAGES) + LONGEST_REQUEST_SECONDS + 5
         if ALL_ANSWERED.is_set() or self.get_run_time() >= horizon:
             return None
         return (DISPATCHERS, DISPATCHERS)

@@ -50,6 +50,13 @@ QUERIES = {
     # what a proxy's fault filter answered itself (a scheduled dependency-abort fault)
     "envoy_fault_aborts": "sum by (envoy_http_conn_manager_prefix) (envoy_http_fault_aborts_injected)",
     "downstream_count": "sum by (service, replica, target, code) (tailstorm_downstream_duration_seconds_count)",
+    # retries by layer (analysis/verdicts/checks.py): each caller's attempts by number, what its retry
+    # policy withheld, and what Envoy's retry limit refused or its per-try timeout cut
+    "downstream_attempts": ("sum by (service, replica, target, code, attempt) "
+                            "(tailstorm_downstream_duration_seconds_count)"),
+    "downstream_withheld": "sum by (service, replica, target, reason) (tailstorm_downstream_withheld_total)",
+    "envoy_retry_overflow": "sum by (envoy_cluster_name) (envoy_cluster_upstream_rq_retry_overflow)",
+    "envoy_per_try_timeouts": "sum by (envoy_cluster_name) (envoy_cluster_upstream_rq_per_try_timeout)",
 }
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series
 

@@ -32,6 +32,18 @@ class Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
 
+class EnvoyRetryBudget(Strict):
+    """Envoy ``circuit_breakers.thresholds[].retry_budget``: the mesh's retry budget. A retry is
+    made only while the cluster's active retries stay below max(min_retry_concurrency,
+    budget_percent % of its active + pending requests); one over it is not made
+    (``upstream_rq_retry_overflow``) and the failure is passed on."""
+
+    budget_percent: float = pydantic.Field(20.0, ge=0, le=100)
+    """Share of the active and pending requests that may be retries at once (Envoy's default 20 %)."""
+    min_retry_concurrency: int = pydantic.Field(3, ge=0)
+    """Concurrent retries allowed whatever the traffic (Envoy's default 3)."""
+
+
 class CircuitBreaker(Strict):
     """Envoy ``circuit_breakers.thresholds[DEFAULT]`` of the callee's cluster (Envoy's defaults)."""
 
@@ -39,10 +51,15 @@ class CircuitBreaker(Strict):
     max_pending_requests: int = pydantic.Field(1024, ge=1)
     max_requests: int = pydantic.Field(1024, ge=1)
     max_retries: int = pydantic.Field(3, ge=0)
+    """Concurrent retries to the cluster; Envoy ignores it when ``retry_budget`` is set."""
+    retry_budget: EnvoyRetryBudget | None = None
+    """Envoy's retry budget in place of the fixed ``max_retries`` (none: the fixed limit)."""
 
 
 class RetryPolicy(Strict):
-    """Envoy route ``retry_policy``; ``num_retries: 0`` disables Envoy retries."""
+    """Envoy route ``retry_policy``; ``num_retries: 0`` disables Envoy retries. Envoy backs off with
+    full jitter, U[0, (2^N − 1) × 25 ms) capped at 250 ms (its defaults); the retries it may have in
+    flight at once are the breaker's ``max_retries`` or its ``retry_budget``."""
 
     retry_on: str = "connect-failure,reset"
     num_retries: int = pydantic.Field(0, ge=0, le=10)
@@ -113,7 +130,16 @@ class Client(Strict):
 
     kind: Literal["open"] = "open"
     timeout_seconds: float = pydantic.Field(5.0, gt=0, le=300)
+    """Per-attempt timeout: an attempt without an answer by then fails (status 0, ``timeout``)."""
     retries: int = pydantic.Field(0, ge=0, le=10)
+    """Retries per request on a failed attempt (5xx, timeout, connection error); 0: none."""
+    retry: service_settings.Retry = service_settings.Retry()
+    """How the retries are scheduled and limited: back-off, retry budget, adaptive throttling
+    (the same keys as a call's ``retry``; services/common/settings.py ``Retry``)."""
+    deadline_seconds: float | None = pydantic.Field(None, gt=0, le=3600)
+    """Overall deadline of a request, from its intended start: no attempt or back-off after it, and
+    each attempt tells the server the time left (``x-tailstorm-deadline-ms``). None: attempts are
+    bounded by ``timeout_seconds`` each and nothing more."""
     max_in_flight: int = pydantic.Field(512, ge=1, le=10_000)
     """Bound on outstanding requests; arrivals beyond it are logged as client overflow, not sent."""
     prompt_tokens: int = pydantic.Field(128, ge=1)
@@ -138,6 +164,10 @@ class Predictions(Strict):
     blocking_probability: float = pydantic.Field(0.25, gt=0, le=1)
     """M/M/c/K blocking: a service's own sheds and Envoy's breaker overflow."""
     retry_amplification: float = pydantic.Field(0.15, gt=0, le=1)
+    """Attempts per request at each retrying layer; also the slack above the worst case ∏(r_k + 1)."""
+    adaptive_throttling: float = pydantic.Field(0.25, gt=0, le=1)
+    """The share of attempts adaptive throttling rejected, against the SRE formula on the window's counts
+    (the throttle decides on its own sliding window, so phase totals stand in for it)."""
     seed_models: float = pydantic.Field(0.25, gt=0, le=1)
     """The seed lab's toy constants (p99 ≈ 4.6·W, shed 0.8, cascade 0.3, 30 s HPA lag)."""
 

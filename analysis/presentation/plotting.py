@@ -241,46 +241,28 @@ def mmc_slowdown(rho: float, servers: int) -> float:
                                                    servers=servers)
 
 
-def layer_parents(scenario: dict) -> dict[str, str]:
-    """Each service's first caller in chain order; the entry's caller is the client."""
-    parents = {scenario.get("entry", "gateway"): "client"}
-    for name in extract.chain_order(scenario):
-        for call in (scenario["services"][name].get("calls") or []):
-            parents.setdefault(call["service"], name)
-    return parents
-
-
 def retry_plot(run, summary: dict, path: pathlib.Path) -> None:
-    """Attempts arriving at each layer per request from the layer above, per phase; predictions as x."""
+    """Attempts per request at each retrying layer (client, caller → callee, Envoy), per phase, bars
+    measured and the layer's policy prediction as x; without retry rows, the client's attempts."""
     fig, ax = plt.subplots(figsize=(10, 4))
-    parents = layer_parents(run.scenario)
-    layers = ["client"] + [s for s in extract.chain_order(run.scenario) if s in run.services]
+    rows = [r for r in summary["predictions"] if r["check"] == "retry_amplification"]
+    layers = list(dict.fromkeys(r["subject"] for r in rows)) or ["client → " + run.scenario.get("entry", "gateway")]
     width = 0.8 / max(1, len(summary["phases"]))
     for index, phase in enumerate(summary["phases"]):
-        client = phase["client"]
-        # rates, not counts: client counts go by intended start, server counters by scrape time
-        span = phase["window"][1] - phase["window"][0]
-        arriving = {"client": client["attempts"] / span if span > 0 else 0}
-        for name in layers[1:]:
-            arriving[name] = phase["server"][name]["arrival_rate_per_second"]
-        values = [client["attempts_per_request"] or math.nan]
-        for name in layers[1:]:
-            above = arriving.get(parents.get(name, "client"), 0) or 0
-            values.append(arriving[name] / above if above else math.nan)
+        mine = {r["subject"]: r for r in rows if r["phase"] == phase["name"]}
+        fallback = {layers[0]: {"measured": phase["client"]["attempts_per_request"], "predicted": None}}
+        values = [(mine or fallback).get(layer, {}).get("measured") for layer in layers]
         xs = [i + (index - (len(summary["phases"]) - 1) / 2) * width for i in range(len(layers))]
-        ax.bar(xs, values, width=width * 0.9, label=phase["name"], color=PHASE_EDGE[index % len(PHASE_EDGE)])
-        for row in summary["predictions"]:
-            if row["check"] == "retry_amplification" and row["phase"] == phase["name"] and row["predicted"]:
-                target = row["subject"].split("→")[-1].strip()
-                layer = "client" if row["subject"].startswith("client") else target
-                if layer in layers:
-                    ax.plot(xs[layers.index(layer)], row["predicted"], "kx", markersize=10)
-    configured = any(r["check"] == "retry_amplification" for r in summary["predictions"])
+        ax.bar(xs, [math.nan if v is None else v for v in values], width=width * 0.9, label=phase["name"],
+               color=PHASE_EDGE[index % len(PHASE_EDGE)])
+        for x, layer in zip(xs, layers):
+            if (mine.get(layer) or {}).get("predicted"):
+                ax.plot(x, mine[layer]["predicted"], "kx", markersize=10)
     ax.axhline(1.0, color="#555", linewidth=0.8, linestyle=":")
     ax.set_xticks(range(len(layers)), layers)
-    ax.set_ylabel("attempts per request from the layer above")
+    ax.set_ylabel("attempts per request at the layer")
     ax.set_title("Retry amplification by layer (bars measured, x predicted)"
-                 + ("" if configured else ": no retries happened in this run"))
+                 + ("" if rows else ": no retries happened in this run"))
     legend(ax, loc="upper right")
     save(fig, path)
 

@@ -159,7 +159,8 @@ def interval_text(pair, scale: float = 1.0, digits: int = 4) -> str:
 
 UNITS = {"mmc_mean_response": "s", "ggc_mean_response": "s", "mmc_p99": "s", "seed_p99": "s", "seed_hpa_lag": "s", "littles_law": "requests",
          "mmck_blocking": "share", "envoy_overflow": "share", "slo_composition": "share", "serial_goodput": "share",
-         "seed_cascade": "share", "seed_shed": "share", "retry_amplification": "attempts/request"}
+         "seed_cascade": "share", "seed_shed": "share", "retry_amplification": "attempts/request",
+         "retry_worst_case": "attempts/request", "adaptive_throttling": "share"}
 
 
 def has_slo(summary: dict) -> bool:
@@ -256,6 +257,32 @@ def service_rows(summary: dict) -> list[list[str]]:
                          fmt(s["mean_in_flight"], 2), fmt(s["p50_ms"]), fmt(s["p95_ms"]), fmt(s["p99_ms"]),
                          fmt(s["shed"], 0), fmt(e["pending_overflow"] + e["active_overflow"], 0),
                          fmt(e["ejections"], 0), fmt(e["retries"], 0)])
+    return rows
+
+
+RETRY_HEADER = ["phase", "layer", "first tries", "attempts", "attempts per request", "failed %", "throttled",
+                "over retry budget", "no time left", "Envoy retry limit"]
+
+
+def retry_rows(summary: dict) -> list[list[str]]:
+    """Attempts at every layer that retried or withheld something in a phase (client, callers, proxies)."""
+    rows = []
+    for phase in summary["phases"]:
+        layers = [("client → entry", phase["client"]["requests_tried"], phase["client"]["attempts"],
+                   phase["client"]["failed_attempts"], phase["client"]["withheld"], None)]
+        for caller, s in phase["server"].items():
+            layers += [(f"{caller} → {target}", c["first_attempts"], c["attempts"], c["failed_attempts"],
+                        c["withheld"], None) for target, c in (s.get("calls") or {}).items()]
+        for service, e in phase["envoy"].items():
+            completed = phase["server"][service]["completed"]
+            layers.append((f"Envoy → {service}", completed - e["retries"], completed, None, {}, e["retry_overflow"]))
+        for name, first, attempts, failed, withheld, overflow in layers:
+            if not first or (attempts <= first and not withheld and not overflow):
+                continue
+            rows.append([phase["name"], name, fmt(first, 0), fmt(attempts, 0), fmt(attempts / first, 3),
+                         fmt(None if failed is None else 100 * failed / attempts if attempts else None, 1),
+                         fmt(withheld.get("throttled", 0), 0), fmt(withheld.get("retry_budget", 0), 0),
+                         fmt(withheld.get("no_time_left", 0), 0), fmt(overflow, 0)])
     return rows
 
 
@@ -390,6 +417,10 @@ def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]
          "each window is shaded on the time plots.", FAULT_HEADER, fault_rows(summary)),
         ("Services (server side)", "Own W is the service's own response time (queueing + work), "
          "without its downstream calls.", SERVICE_HEADER, service_rows(summary)),
+        ("Retries by layer", "Attempts each layer sent per request it was asked for, and what its retry policy "
+         "held back (a throttled request fails unsent; a retry over budget or past the deadline is not made). "
+         "Envoy's rows count its retries; its retry limit (max_retries or retry budget) refuses the rest.",
+         RETRY_HEADER, retry_rows(summary)),
         ("Measured against predicted", "Textbook models with measured inputs; the rows that decided.",
          PREDICTION_HEADER, prediction_rows(summary, "textbook", decided=True)),
         ("Measured against predicted: undecided", "Rows the data cannot decide (inconclusive by design: too few "

@@ -40,6 +40,11 @@ class Request:
     """How late the first attempt left the client after its intended start (the generator's lag)."""
     answered_attempts: int = 0
     """Attempts that got an HTTP status (the others never reached a proxy, or timed out on the way)."""
+    accepted_attempts: int = 0
+    """Attempts answered below 500 (what adaptive throttling counts as accepted)."""
+    withheld: str = ""
+    """Why the client's retry policy did not send the request's next attempt (one of
+    WITHHELD_OUTCOMES), or "" when it did not hold one back."""
 
     @property
     def ok(self) -> bool:
@@ -121,6 +126,11 @@ def measured_span(run_dir: pathlib.Path) -> tuple[float, float] | None:
     return min(e["time"] for e in events), end
 
 
+WITHHELD_OUTCOMES = ("throttled", "retry_budget", "no_time_left")
+"""Rows of attempts the client's retry policy did not send (services/common/retrying.py
+``WITHHELD_REASONS``; analysis reads them as data): no actual start, status 0, not attempts."""
+
+
 def read_requests(run_dir: pathlib.Path) -> list[Request]:
     """Fold requests.csv's attempts into requests (keyed by intended start)."""
     path = run_dir / "locust" / "requests.csv"
@@ -135,15 +145,23 @@ def read_requests(run_dir: pathlib.Path) -> list[Request]:
 
 
 def fold(rows: list[dict]) -> Request:
-    last = max(rows, key=lambda r: int(r["attempt"] or 0))
+    """One request from its rows: the last attempt sent decides status and outcome; a request whose
+    first attempt was withheld has none sent and that reason as its outcome."""
+    number = lambda r: int(r["attempt"] or 0)  # noqa: E731
+    last = max(rows, key=number)
     intended = float(last["intended_start"])
     if last["outcome"] == "client_overflow":
         return Request(intended, intended, 0.0, 0, 0, last["phase"], "client_overflow")
-    first = min(rows, key=lambda r: int(r["attempt"] or 0))
+    withheld = next((r["outcome"] for r in rows if r["outcome"] in WITHHELD_OUTCOMES), "")
+    sent = [r for r in rows if r["outcome"] not in WITHHELD_OUTCOMES]
+    if not sent:
+        return Request(intended, intended, 0.0, 0, 0, last["phase"], withheld, withheld=withheld)
+    first, last = min(sent, key=number), max(sent, key=number)
     finished = float(last["actual_start"]) + float(last["latency_seconds"])
-    answered = sum(1 for r in rows if int(r["status"] or 0) > 0)
-    return Request(intended, finished, finished - intended, int(last["status"]), len(rows), last["phase"],
-                   last["outcome"], float(first["actual_start"]) - intended, answered)
+    answered = sum(1 for r in sent if int(r["status"] or 0) > 0)
+    accepted = sum(1 for r in sent if 0 < int(r["status"] or 0) < 500)
+    return Request(intended, finished, finished - intended, int(last["status"]), len(sent), last["phase"],
+                   last["outcome"], float(first["actual_start"]) - intended, answered, accepted, withheld)
 
 
 def read_range(run_dir: pathlib.Path, name: str) -> list[Series]:
@@ -339,7 +357,8 @@ SERIES_NAMES = (
     "queue_depth", "busy_servers", "servers", "ready", "shed", "cpu_seconds", "envoy_pending_overflow",
     "envoy_active_overflow", "envoy_cx_overflow", "envoy_ejections", "envoy_retries", "envoy_timeouts",
     "envoy_healthy", "envoy_rq_xx", "envoy_downstream_rq", "envoy_upstream_rq", "envoy_none_healthy",
-    "downstream_count", "up", "envoy_fault_aborts",
+    "downstream_count", "downstream_attempts", "downstream_withheld", "envoy_retry_overflow",
+    "envoy_per_try_timeouts", "up", "envoy_fault_aborts",
 )
 """Every dump the analysis reads; a missing one reads as no series (older runs, failed dumps)."""
 

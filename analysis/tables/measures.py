@@ -11,7 +11,9 @@ scenario's intentions (docs/analysis.md: predictions use the *measured* λ, μ a
   service that calls nobody, its request-duration histogram; otherwise Wq + S, with the mean wait
   Wq from Little's law on the queue-depth gauge (Wq = Lq / λ);
 - per-service latency-SLO violation shares from the histogram of that own latency, and the
-  end-to-end share from the client's log, each with a Wilson interval.
+  end-to-end share from the client's log, each with a Wilson interval;
+- retries at each layer: the client's attempts from its log, each caller's attempts by number and
+  what its retry policy withheld (:func:`call_stats`), each proxy's retry counters (:func:`envoy_stats`).
 
 Functions take a loaded :class:`extract.Run` and a window [start, end) in epoch seconds.
 """
@@ -55,6 +57,7 @@ def client_stats(run: extract.Run, start: float, end: float) -> dict:
     everything = sorted(r.latency_seconds for r in sent)
     span = end - start
     attempts = sum(r.attempts for r in sent)
+    tried = [r for r in sent if r.attempts]
     mean, low, high = intervals.batch_means_interval([r.latency_seconds for r in ok])
     stats = {
         "requests": len(inside),
@@ -66,8 +69,15 @@ def client_stats(run: extract.Run, start: float, end: float) -> dict:
         "mean_ok_latency_ms": mean * 1000,
         "mean_ok_latency_interval_ms": scaled(interval_or_none(low, high), 1000),
         "attempts": attempts,
-        "attempts_per_request": attempts / len(sent) if sent else math.nan,
+        "attempts_per_request": attempts / len(tried) if tried else math.nan,
         "failed_attempts": attempts - len(ok),
+        # the retry policy's own view: requests that sent a first attempt, answers below 500, and
+        # what it held back (a request's first attempt throttled, a retry over budget, no time left)
+        "span_seconds": span,
+        "requests_tried": len(tried),
+        "first_attempts_per_second": len(tried) / span,
+        "accepted_attempts": sum(r.accepted_attempts for r in sent),
+        "withheld": count_by(r.withheld for r in sent if r.withheld),
     }
     stats.update({f"{name}_ms": nearest_rank(everything, q) * 1000 for name, q in QUANTILES.items()})
     threshold = end_to_end_threshold(run.scenario)
@@ -218,6 +228,8 @@ def service_stats(run: extract.Run, service: str, start: float, end: float) -> d
                                       if stats["ready_replicas"] and not math.isnan(stats["ready_replicas"]) else math.nan)
     stats.update({f"{name}_ms": extract.histogram_quantile(q, buckets) * 1000 for name, q in QUANTILES.items()})
     stats.update(own_response(run, service, stats, start, end))
+    stats["calls"] = {call["service"]: call_stats(run, service, call["service"], start, end)
+                      for call in calls_of(run.scenario, service)}
     threshold = service_threshold(run.scenario, service)
     if threshold is not None:
         stats["slo"] = own_violations(run, service, threshold, start, end)
@@ -243,6 +255,27 @@ def replica_balance(run: extract.Run, service: str, start: float, end: float) ->
     return {"slowest_replica_share": served[slowest] / sum(served.values()),
             "slowest_replica_mean_seconds": means[slowest],
             "other_replicas_mean_seconds": sum(sums.get(r, 0.0) for r in others) / sum(served[r] for r in others)}
+
+
+def call_stats(run: extract.Run, caller: str, target: str, start: float, end: float) -> dict:
+    """The caller's calls to ``target`` as its retry policy saw them: attempts by number (0 the first
+    try), those that failed (5xx, timeout, connection error), what the policy withheld, by reason."""
+    series = extract.select(run.series.get("downstream_attempts", []), service=caller, target=target)
+    by_number: dict[str, float] = {}
+    failed = 0.0
+    for s in series:
+        increase = extract.counter_increase(s, start, end)
+        number = s.labels.get("attempt", "0")
+        by_number[number] = by_number.get(number, 0.0) + increase
+        if s.labels.get("code", "")[:1] not in ("2", "3", "4"):
+            failed += increase
+    first_rates = [extract.counter_rate(s, start, end) for s in series if s.labels.get("attempt") == "0"]
+    withheld = extract.sum_by(extract.select(run.series.get("downstream_withheld", []), service=caller,
+                                             target=target), "reason", extract.counter_increase, start, end)
+    return {"attempts": sum(by_number.values()), "first_attempts": by_number.get("0", 0.0),
+            "attempts_by_number": dict(sorted(by_number.items(), key=lambda item: int(item[0]))),
+            "failed_attempts": failed, "first_attempts_per_second": sum(r for r in first_rates if r is not None),
+            "withheld": {reason: count for reason, count in withheld.items() if count}}
 
 
 def own_response(run: extract.Run, service: str, stats: dict, start: float, end: float) -> dict:
@@ -307,6 +340,7 @@ def in_flight_samples(run: extract.Run, service: str, start: float, end: float) 
 def envoy_stats(run: extract.Run, service: str, start: float, end: float) -> dict:
     """Counters of the Envoy cluster that fronts ``service`` (its proxy's upstream cluster)."""
     names = {"pending_overflow": "envoy_pending_overflow", "active_overflow": "envoy_active_overflow",
-             "ejections": "envoy_ejections", "retries": "envoy_retries", "timeouts": "envoy_timeouts"}
-    return {key: extract.sum_by(run.series[name], "envoy_cluster_name", extract.counter_increase, start,
+             "ejections": "envoy_ejections", "retries": "envoy_retries", "timeouts": "envoy_timeouts",
+             "retry_overflow": "envoy_retry_overflow", "per_try_timeouts": "envoy_per_try_timeouts"}
+    return {key: extract.sum_by(run.series.get(name, []), "envoy_cluster_name", extract.counter_increase, start,
                                 end).get(service, 0.0) for key, name in names.items()}

@@ -8,7 +8,8 @@ always the *measured* λ, μ and c of ``measures``.
 Textbook checks: M/M/c (or M/M/c/K) mean response per service; the M/M/c p99 where the service
 calls nobody; M/M/c/K blocking of a service's own admission queue; Envoy's circuit-breaker
 overflow as M/M/c/K blocking; Little's law; SLO composition 1 − ∏(1 − p_i); retry amplification
-per layer. Seed toy models (``model="seed"``): p99 ≈ 4.6 × W, the fixed shed factor 0.8, the
+per layer under its policy, adaptive throttling against the SRE formula, and the worst case
+∏(r_k + 1) per service. Seed toy models (``model="seed"``): p99 ≈ 4.6 × W, the fixed shed factor 0.8, the
 cascade factor 0.3 and the constant 30 s HPA lag, each next to the textbook counterpart.
 """
 from __future__ import annotations
@@ -277,52 +278,291 @@ def cascade(scenario: dict, phase: str, client: dict, servers: dict, envoys: dic
 
 
 # -- retries ---------------------------------------------------------------------------------------
+# Three kinds of layer retry: the client (its log), a caller's application retries (its attempts by
+# number) and a service's Envoy (its proxy's counters). Each is held against the expected attempts
+# per request under its own policy with the failure share p measured at that layer; the attempts
+# arriving at each service per client request are held against the worst case ∏(r_k + 1).
+
+ENVOY_RETRY_ON_COUNTED = ("5xx", "gateway-error", "retriable-status-codes")
+"""Envoy ``retry_on`` tokens whose failures the dumps count (5xx answers and per-try timeouts)."""
+
 
 def retry_layers(scenario: dict, phase: str, client: dict, servers: dict, envoys: dict) -> list[compare.Comparison]:
-    """Attempts per request at each retrying layer against (1 − p^(r+1))/(1 − p) with its measured p."""
+    """Every retry row of a phase: per layer, adaptive throttling, and the worst case per service."""
+    return (client_retry_rows(scenario, phase, client) + call_retry_rows(scenario, phase, servers)
+            + envoy_retry_rows(scenario, phase, servers, envoys) + worst_case_rows(scenario, phase, client, servers))
+
+
+def layer_prediction(*, p: float, r: int, retry: dict, first_attempts_per_second: float,
+                     throttled_share: float) -> tuple[float, str]:
+    """Expected attempts per request at one layer under its policy, and the formula used.
+
+    Plain retries (immediate or backed off alike): a(p, r) = (1 − p^(r+1))/(1 − p). Adaptive
+    throttling withholds each attempt with the measured share P, so a retry follows a failure with
+    q = p(1 − P): a(q, r) per request that sent its first try. A ratio budget β (plus a floor of m
+    retries/s over λ first tries/s) caps retries per request at β + m/λ: 1 + min(a − 1, β + m/λ).
+    """
+    throttled = bool(retry.get("throttle")) and throttled_share > 0
+    q = p * (1 - throttled_share) if throttled else p
+    series, given = ("a(q, r)", ["q = p(1 − P)", f"r = {r}"]) if throttled else ("a(p, r)", [f"r = {r}"])
+    budget = retry.get("budget")
+    if budget is None:
+        formula = series if throttled else "(1 − p^(r+1))/(1 − p)"
+        return retries.retry_attempts_per_request(failure_probability=q, retries=r), ", ".join([formula, *given])
+    floor = budget.get("min_retries_per_second", 0.0)
+    beta = budget.get("ratio", 0.1) + (floor / first_attempts_per_second if floor and first_attempts_per_second > 0
+                                       else 0.0)
+    predicted = retries.retry_ratio_budget_attempts_per_request(failure_probability=q, retries=r, budget_ratio=beta)
+    return predicted, ", ".join([f"1 + min({series} − 1, β)", *given, f"β = {beta:.3g}"])
+
+
+def retry_row(*, phase: str, subject: str, p: float, r: int, retry: dict, measured: float, first_per_second: float,
+              withheld: dict, attempts: float, tol: float, note: str) -> compare.Comparison:
+    """One layer's attempts per request against its policy's prediction at the measured p."""
+    throttled = withheld.get("throttled", 0.0)
+    share = throttled / (attempts + throttled) if attempts + throttled else 0.0
+    predicted, formula = layer_prediction(p=p, r=r, retry=retry, first_attempts_per_second=first_per_second,
+                                          throttled_share=share)
+    offered = first_per_second * predicted
+    note = (f"{note}; p = {p:.3f}" + (f", P = {share:.3f}" if retry.get("throttle") else "")
+            + f"; offered λ·a = {offered:.1f}/s at λ = {first_per_second:.1f}/s")
+    cut = withheld.get("no_time_left", 0.0)
+    requests = attempts / measured if measured else 0.0
+    if cut and requests and cut / requests > tol * predicted / 2:
+        return compare.inconclusive(check="retry_amplification", subject=subject, phase=phase, formula=formula,
+                                    measured=measured, predicted=predicted,
+                                    note=f"{note}; the deadline cut {cut:.0f} attempts, which the formula does not "
+                                         "model, enough to move the measurement by half the tolerance")
+    if cut:
+        note += f"; the deadline cut {cut:.0f} attempts (too few to matter)"
+    return compare.compare(check="retry_amplification", subject=subject, phase=phase, formula=formula,
+                           measured=measured, predicted=predicted, tolerance=tol, note=note)
+
+
+def throttle_row(*, scenario: dict, phase: str, subject: str, retry: dict, attempts: float, accepted: float,
+                 throttled: float, span_seconds: float | None) -> list[compare.Comparison]:
+    """The share of attempts adaptive throttling rejected against the SRE formula on the recorded
+    counts, max(0, (requests − K·accepts)/(requests + 1)), requests = attempts sent + rejected."""
+    throttle = retry.get("throttle")
+    if not throttle:
+        return []
+    asked = attempts + throttled
+    k, window = throttle.get("multiplier", 2.0), throttle.get("window_seconds", 120.0)
+    formula = f"max(0, (requests − K·accepts)/(requests + 1)), K = {k:g}"
+    if asked < MIN_COMPLETED:
+        return []
+    predicted = retries.adaptive_throttle_rejection_probability(requests=asked, accepts=min(accepted, asked),
+                                                                multiplier=k)
+    measured = throttled / asked
+    if max(measured, predicted) < MIN_PROBABILITY:
+        return []
+    note = f"{throttled:.0f} of {asked:.0f} attempts rejected locally, {accepted:.0f} accepted"
+    if span_seconds is not None and window > span_seconds:
+        return [compare.inconclusive(check="adaptive_throttling", subject=subject, phase=phase, formula=formula,
+                                     measured=measured, predicted=predicted,
+                                     note=f"{note}; the throttle's {window:g} s window is longer than this "
+                                          f"{span_seconds:.0f} s window: earlier phases weigh in its decisions")]
+    interval = intervals.wilson_interval(throttled, asked)
+    return [compare.compare(check="adaptive_throttling", subject=subject, phase=phase, formula=formula,
+                            measured=measured, predicted=predicted,
+                            tolerance=tolerance(scenario, "adaptive_throttling"),
+                            measured_spread=half_width(interval), measured_interval=interval, note=note)]
+
+
+def client_retry_rows(scenario: dict, phase: str, client: dict) -> list[compare.Comparison]:
+    settings = scenario.get("client") or {}
+    r, retry = settings.get("retries", 0), settings.get("retry") or {}
+    attempts, withheld = client.get("attempts", 0), client.get("withheld") or {}
+    subject = "client → " + scenario.get("entry", "gateway")
     rows = []
-    tol = tolerance(scenario, "retry_amplification")
-    r = (scenario.get("client") or {}).get("retries", 0)
-    if r and client["failed_attempts"] > 0 and client["attempts"]:
-        p = client["failed_attempts"] / client["attempts"]
-        rows.append(retry_row(scenario, phase, "client → " + scenario.get("entry", "gateway"), r, p,
-                              client["attempts_per_request"], tol, "client retries; p = failed attempts / attempts"))
-    for name, s in servers.items():
-        envoy_retry = envoy_settings(scenario, name).get("retry") or {}
-        retries_done = envoys[name]["retries"]
-        r = envoy_retry.get("num_retries", 0)
-        if r and retries_done > 0 and s["completed"] > retries_done:
-            retry_on = envoy_retry.get("retry_on", "")
-            originals = s["completed"] - retries_done
-            if any(token in retry_on for token in ("5xx", "gateway-error", "retriable-status-codes")):
-                p = min(1.0, (s["server_errors"] + envoys[name]["timeouts"]) / s["completed"])
-                rows.append(retry_row(scenario, phase, f"Envoy → {name}", r, p, s["completed"] / originals, tol,
-                                      "Envoy retries; p = the service's 5xx share of attempts"))
-            else:
-                rows.append(compare.inconclusive(
-                    check="retry_amplification", subject=f"Envoy → {name}", phase=phase,
-                    formula="(1 − p^(r+1))/(1 − p)", measured=s["completed"] / originals,
-                    note=f"retry_on {retry_on!r}: failures of those kinds are not dumped, so p is unknown"))
-        for caller, caller_stats in servers.items():
-            for call in measures.calls_of(scenario, caller):
-                if call["service"] != name or not call.get("retries"):
-                    continue
-                failures, offered = failure_share(s, envoys[name])
-                made = caller_stats["work_completed"] * call.get("parallel", 1)
-                if failures <= 0 or not made:
-                    continue
-                rows.append(retry_row(scenario, phase, f"{caller} → {name}", call["retries"],
-                                      min(1.0, (failures + s["server_errors"]) / offered), offered / made, tol,
-                                      "application retries; p = the callee's shed, overflow and 5xx share"))
+    if r and client.get("failed_attempts", 0) > 0 and attempts:
+        rows.append(retry_row(phase=phase, subject=subject, p=client["failed_attempts"] / attempts, r=r, retry=retry,
+                              measured=client["attempts_per_request"], withheld=withheld, attempts=attempts,
+                              first_per_second=client.get("first_attempts_per_second", math.nan),
+                              tol=tolerance(scenario, "retry_amplification"),
+                              note="client retries; p = failed attempts / attempts"))
+    rows += throttle_row(scenario=scenario, phase=phase, subject=subject, retry=retry, attempts=attempts,
+                         accepted=client.get("accepted_attempts", 0), throttled=withheld.get("throttled", 0),
+                         span_seconds=client.get("span_seconds"))
     return rows
 
 
-def retry_row(scenario: dict, phase: str, subject: str, r: int, p: float, measured: float, tol: float,
-              note: str) -> compare.Comparison:
-    predicted = retries.retry_attempts_per_request(failure_probability=p, retries=r)
-    return compare.compare(check="retry_amplification", subject=subject, phase=phase,
-                           formula=f"(1 − p^(r+1))/(1 − p), r = {r}", measured=measured, predicted=predicted,
-                           tolerance=tol, note=f"{note}: p = {p:.3f}")
+def call_retry_rows(scenario: dict, phase: str, servers: dict) -> list[compare.Comparison]:
+    """A caller's application retries from its own attempt counts (``attempt`` label)."""
+    rows = []
+    for caller, s in servers.items():
+        for call in measures.calls_of(scenario, caller):
+            made = (s.get("calls") or {}).get(call["service"])
+            if not made or not made["first_attempts"]:
+                continue
+            subject, retry = f"{caller} → {call['service']}", call.get("retry") or {}
+            if call.get("retries") and made["failed_attempts"] > 0:
+                rows.append(retry_row(
+                    phase=phase, subject=subject, p=made["failed_attempts"] / made["attempts"], r=call["retries"],
+                    retry=retry, measured=made["attempts"] / made["first_attempts"], withheld=made["withheld"],
+                    attempts=made["attempts"], first_per_second=made["first_attempts_per_second"],
+                    tol=tolerance(scenario, "retry_amplification"),
+                    note="application retries; p = the caller's failed attempts (5xx, timeouts, errors) / attempts"))
+            rows += throttle_row(scenario=scenario, phase=phase, subject=subject, retry=retry,
+                                 attempts=made["attempts"], accepted=made["attempts"] - made["failed_attempts"],
+                                 throttled=made["withheld"].get("throttled", 0.0), span_seconds=None)
+    return rows
+
+
+def envoy_retry_rows(scenario: dict, phase: str, servers: dict, envoys: dict) -> list[compare.Comparison]:
+    """Envoy route retries at a service, with the cap its retry limit puts on concurrent retries."""
+    rows = []
+    for name, s in servers.items():
+        settings = envoy_settings(scenario, name)
+        retry = settings.get("retry") or {}
+        e = envoys[name]
+        retries_done, r = e["retries"], retry.get("num_retries", 0)
+        if not r or retries_done <= 0 or s["completed"] <= retries_done:
+            continue
+        originals = s["completed"] - retries_done
+        measured = s["completed"] / originals
+        retry_on = retry.get("retry_on", "")
+        if not any(token in retry_on for token in ENVOY_RETRY_ON_COUNTED):
+            rows.append(compare.inconclusive(
+                check="retry_amplification", subject=f"Envoy → {name}", phase=phase,
+                formula="(1 − p^(r+1))/(1 − p)", measured=measured,
+                note=f"retry_on {retry_on!r}: failures of those kinds are not dumped, so p is unknown"))
+            continue
+        failures = s["server_errors"] + e["timeouts"] + e.get("per_try_timeouts", 0.0)
+        p = min(1.0, failures / s["completed"])
+        rows.append(envoy_retry_row(scenario, phase, name, s, e, retry=retry, p=p, measured=measured,
+                                    originals_share=originals / s["completed"]))
+    return rows
+
+
+def envoy_retry_row(scenario: dict, phase: str, name: str, s: dict, e: dict, *, retry: dict, p: float,
+                    measured: float, originals_share: float) -> compare.Comparison:
+    """a(p, r) with retries capped by Envoy's concurrency limit: max_retries, or the retry budget
+    max(min_retry_concurrency, budget_percent × active), through Little's law with the measured mean
+    attempt time T (``retries.retry_budget_offered_load_per_second``)."""
+    breaker, r = envoy_settings(scenario, name).get("circuit_breaker") or {}, retry["num_retries"]
+    budget = breaker.get("retry_budget")
+    percent, minimum = ((budget["budget_percent"], budget["min_retry_concurrency"]) if budget
+                        else (0.0, breaker.get("max_retries", 3)))
+    lam = s["arrival_rate_per_second"] * originals_share
+    attempt_seconds = s["mean_response_seconds"]
+    plain = retries.retry_attempts_per_request(failure_probability=p, retries=r)
+    limit = (f"retry budget {percent:g} %, min {minimum}" if budget else f"max_retries {minimum}")
+    note = (f"Envoy retries; p = the service's 5xx and the proxy's timeouts over attempts: p = {p:.3f}; "
+            f"{e.get('retry_overflow', 0):.0f} retries refused by the {limit}")
+    if lam > 0 and attempt_seconds and not math.isnan(attempt_seconds) and percent < 100:
+        predicted = retries.retry_budget_offered_load_per_second(
+            arrival_rate_per_second=lam, failure_probability=p, retries=r, mean_attempt_seconds=attempt_seconds,
+            budget_percent=percent, min_retry_concurrency=minimum) / lam
+    else:
+        predicted = plain
+    formula = f"(1 − p^(r+1))/(1 − p), r = {r}"
+    span, patience = envoy_tries_seconds(retry), callers_timeout(scenario, name)
+    if span is not None and patience is not None and patience < span:
+        note += (f"; the callers give up after {patience * 1000:.0f} ms, before Envoy's tries may end "
+                 f"({span * 1000:.0f} ms): a retry due after that is never made")
+    if predicted < plain * (1 - 1e-9):
+        formula = f"1 + min(a(p, r) − 1, cap/λ), cap = max(m/T, λf/(1 − f)), r = {r}"
+        note += f"; the {limit} binds at T = {attempt_seconds * 1000:.0f} ms, λ = {lam:.1f}/s"
+    return compare.compare(check="retry_amplification", subject=f"Envoy → {name}", phase=phase, formula=formula,
+                           measured=measured, predicted=predicted, tolerance=tolerance(scenario, "retry_amplification"),
+                           note=note)
+
+
+ENVOY_BACKOFF_BASE_SECONDS, ENVOY_BACKOFF_CAP_SECONDS = 0.025, 0.25
+"""Envoy's default ``retry_back_off`` (the renderer sets none): retry N waits U[0, min(cap, (2^N − 1)·base))."""
+
+
+def envoy_tries_seconds(retry: dict) -> float | None:
+    """The longest an Envoy route's tries take with a per-try timeout: every try timing out after its
+    longest back-off; None without a per-try timeout (the route timeout bounds them all)."""
+    per_try, r = retry.get("per_try_timeout_seconds"), retry.get("num_retries", 0)
+    if not per_try:
+        return None
+    waits = sum(min(ENVOY_BACKOFF_CAP_SECONDS, (2**n - 1) * ENVOY_BACKOFF_BASE_SECONDS) for n in range(1, r + 1))
+    return (r + 1) * per_try + waits
+
+
+def callers_timeout(scenario: dict, service: str) -> float | None:
+    """The shortest per-attempt timeout of those who call ``service`` (the client for the entry)."""
+    timeouts = [call.get("timeout_seconds", 2.0) for spec in scenario["services"].values()
+                for call in spec.get("calls") or [] if call["service"] == service]
+    if service == scenario.get("entry", "gateway"):
+        timeouts.append((scenario.get("client") or {}).get("timeout_seconds", 5.0))
+    return min(timeouts, default=None)
+
+
+def layer_factors(scenario: dict, client: dict, servers: dict) -> dict[str, tuple[float, float, list[str]]]:
+    """Per service reachable from the entry: (its arrivals per client request without retries, at
+    most with every retry spent, the retrying layers above it). Each layer multiplies by r + 1, or
+    by 1 + min(r, β + m/λ) under a ratio budget; fan-out by ``parallel``."""
+    entry = scenario.get("entry", "gateway")
+    settings = scenario.get("client") or {}
+
+    def factor(r: int, retry: dict, first_per_second: float) -> float:
+        budget = (retry or {}).get("budget")
+        if budget is None:
+            return float(r + 1)
+        floor = budget.get("min_retries_per_second", 0.0)
+        beta = budget.get("ratio", 0.1) + (floor / first_per_second if floor and first_per_second > 0 else 0.0)
+        return retries.retry_ratio_budget_attempts_per_request(failure_probability=1.0, retries=r, budget_ratio=beta)
+
+    memo: dict[str, tuple[float, float, list[str]]] = {}
+
+    def reach(service: str) -> tuple[float, float, list[str]]:
+        if service in memo:
+            return memo[service]
+        if service == entry:
+            r = settings.get("retries", 0)
+            base, worst = 1.0, factor(r, settings.get("retry"), client.get("first_attempts_per_second", 0.0))
+            layers = [layer_text("client", r, worst)] if r else []
+        else:
+            base, worst, layers = 0.0, 0.0, []
+            for caller, spec in scenario["services"].items():
+                for call in spec.get("calls") or []:
+                    if call["service"] != service or caller not in reachable:
+                        continue
+                    b, w, above = reach(caller)
+                    made = ((servers.get(caller) or {}).get("calls") or {}).get(service) or {}
+                    parallel, r = call.get("parallel", 1), call.get("retries", 0)
+                    times = factor(r, call.get("retry"), made.get("first_attempts_per_second", 0.0))
+                    base += b * parallel
+                    worst += w * parallel * times
+                    layers += above + ([layer_text(f"{caller} → {service}", r, times)] if r else [])
+        envoy_r = (envoy_settings(scenario, service).get("retry") or {}).get("num_retries", 0)
+        if envoy_r:
+            worst *= envoy_r + 1
+            layers = layers + [f"Envoy → {service} r = {envoy_r}"]
+        memo[service] = (base, worst, list(dict.fromkeys(layers)))
+        return memo[service]
+
+    reachable = set(extract.chain_order(scenario))
+    return {service: reach(service) for service in extract.chain_order(scenario)}
+
+
+def layer_text(layer: str, r: int, times: float) -> str:
+    return f"{layer} r = {r}" + ("" if times == r + 1 else f" (×{times:.3g} under its budget)")
+
+
+def worst_case_rows(scenario: dict, phase: str, client: dict, servers: dict) -> list[compare.Comparison]:
+    """Attempts arriving at each service per client request against the worst case: every layer
+    above spends all its retries, ∏(r_k + 1) — (r + 1)^depth when each of depth layers retries r times."""
+    sent = client.get("first_attempts_per_second", 0.0)
+    if not sent or client.get("requests", 0) < MIN_COMPLETED:
+        return []
+    rows = []
+    for service, (base, worst, layers) in layer_factors(scenario, client, servers).items():
+        s = servers.get(service)
+        if s is None or worst <= base * (1 + 1e-9):
+            continue
+        measured = s["arrival_rate_per_second"] / sent
+        rows.append(compare.at_most(
+            check="retry_worst_case", subject=service, phase=phase,
+            formula=f"∏(r_k + 1) over {len(layers)} retrying layer{'s' * (len(layers) != 1)}", measured=measured,
+            bound=worst, tolerance=tolerance(scenario, "retry_amplification"),
+            note=f"{'; '.join(layers)}; {base:g} arrival{'s' * (base != 1)} per request without retries; measured "
+                 f"{s['arrival_rate_per_second']:.1f}/s at {service} over {sent:.1f} requests/s sent"))
+    return rows
 
 
 # -- seed toy models -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Two ways to judge:
   and the verdict is *inconclusive* rather than a pass or fail decided by noise.
 - :func:`compare_interval` — the prediction comes with a confidence interval (it was computed from
   sampled inputs, such as per-service violation shares): pass when the measurement lies inside it.
+- :func:`at_most` — the prediction is a worst case: pass when the measurement stays below it.
 
 Rows carry ``model``: ``textbook`` for the queueing/SLO/retry formulas, ``seed`` for the seed lab's
 toy constants, which the report lists apart so they are never mistaken for the theory.
@@ -92,6 +93,20 @@ def compare_interval(*, check: str, subject: str, phase: str, formula: str, meas
     verdict = PASS if low <= measured <= high else FAIL
     return Comparison(check, subject, phase, formula, measured, predicted, relative_error(measured, predicted),
                       tolerance, verdict, note, model, measured_interval, predicted_interval)
+
+
+def at_most(*, check: str, subject: str, phase: str, formula: str, measured: float, bound: float, tolerance: float,
+            note: str = "", model: str = TEXTBOOK) -> Comparison:
+    """Pass when ``measured`` stays at or below an upper ``bound`` (a worst case), allowing the
+    relative ``tolerance`` above it for counting noise; fail above that."""
+    if tolerance <= 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    if math.isnan(measured) or math.isnan(bound):
+        return Comparison(check, subject, phase, formula, measured, bound, math.nan, tolerance, INCONCLUSIVE,
+                          note or "no data in the window", model)
+    verdict = PASS if measured <= bound * (1 + tolerance) else FAIL
+    return Comparison(check, subject, phase, formula, measured, bound, relative_error(measured, bound), tolerance,
+                      verdict, note, model)
 
 
 def inconclusive(*, check: str, subject: str, phase: str, formula: str, note: str, measured: float = math.nan,

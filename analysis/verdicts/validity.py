@@ -85,8 +85,9 @@ def callers_of(scenario: dict, service: str) -> list[str]:
 
 def flow_table(run: extract.Run) -> list[dict]:
     """Per service, the counts along its hop: sent by callers → received by its proxy → forwarded →
-    counted by its replicas. ``sent_low`` leaves out attempts that never got an answer (a
-    connection refused never reached the proxy; a client-side timeout may have)."""
+    counted by its replicas. ``sent_low`` leaves out attempts that never got an answer, at every hop
+    alike: a connection refused never reached the proxy, and a caller's timeout may or may not have
+    (a propagated deadline can leave an attempt too little time to be written before it expires)."""
     s = run.series
     if not s.get("envoy_downstream_rq") or not s.get("request_count"):
         return []
@@ -102,7 +103,7 @@ def flow_table(run: extract.Run) -> list[dict]:
             calls = extract.select(s.get("downstream_count", []), target=service)
             sent_high = sum(extract.counter_increase(x, -math.inf, math.inf) for x in calls)
             sent_low = sum(extract.counter_increase(x, -math.inf, math.inf) for x in calls
-                           if x.labels.get("code") != "error")
+                           if x.labels.get("code") not in ("error", "timeout"))
         rows.append({
             "service": service, "senders": senders, "sent_low": sent_low, "sent_high": sent_high,
             "proxy_received": total(s["envoy_downstream_rq"], envoy_http_conn_manager_prefix=service),

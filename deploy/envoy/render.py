@@ -1,10 +1,11 @@
 """One Envoy configuration source for both backends: the proxy in front of one service.
 
 ``render_bootstrap`` builds the bootstrap of the Envoy that fronts one service: a listener, one
-cluster holding the service's replicas (circuit breakers, outlier detection, active health checks
-on ``/readyz``) and a route with the scenario's timeout and retry policy. Only the discovery block
-differs between backends: the local backend feeds endpoints from an EDS file that it replaces
-atomically (``write_eds``); a cluster would use STRICT_DNS on a headless Service instead.
+cluster holding the service's replicas (circuit breakers, with a retry budget when the scenario
+sets one; outlier detection; active health checks on ``/readyz``) and a route with the scenario's
+timeout and retry policy. Only the discovery block differs between backends: the local backend
+feeds endpoints from an EDS file that it replaces atomically (``write_eds``); a cluster would use
+STRICT_DNS on a headless Service instead.
 Field semantics: Envoy's v3 API reference (``config.cluster.v3.Cluster``, ``config.route.v3.RetryPolicy``);
 what the counters mean for flow conservation: docs/analysis.md.
 """
@@ -132,6 +133,24 @@ def fault_runtime(*, abort_percent: int = 0, abort_status: int = 503, delay_perc
     return {key: str(value) if value else "" for key, value in values.items()}
 
 
+def render_thresholds(breaker: dict) -> dict:
+    """The DEFAULT priority's circuit-breaker thresholds; with a ``retry_budget`` Envoy bounds
+    concurrent retries by it and ignores ``max_retries`` (rendered all the same, as set)."""
+    thresholds = {
+        "priority": "DEFAULT",
+        "max_connections": breaker["max_connections"],
+        "max_pending_requests": breaker["max_pending_requests"],
+        "max_requests": breaker["max_requests"],
+        "max_retries": breaker["max_retries"],
+        "track_remaining": True,  # publishes remaining_* gauges
+    }
+    budget = breaker.get("retry_budget")
+    if budget is not None:
+        thresholds["retry_budget"] = {"budget_percent": {"value": float(budget["budget_percent"])},
+                                      "min_retry_concurrency": budget["min_retry_concurrency"]}
+    return thresholds
+
+
 def render_cluster(*, service: str, eds_path: pathlib.Path, envoy: dict) -> dict:
     breaker, outlier = envoy["circuit_breaker"], envoy["outlier_detection"]
     interval = envoy["health_check_interval_seconds"]
@@ -154,14 +173,7 @@ def render_cluster(*, service: str, eds_path: pathlib.Path, envoy: dict) -> dict
             "common_http_protocol_options": {"idle_timeout": "4s"},
             "explicit_http_config": {"http_protocol_options": {}},
         }},
-        "circuit_breakers": {"thresholds": [{
-            "priority": "DEFAULT",
-            "max_connections": breaker["max_connections"],
-            "max_pending_requests": breaker["max_pending_requests"],
-            "max_requests": breaker["max_requests"],
-            "max_retries": breaker["max_retries"],
-            "track_remaining": True,  # publishes remaining_* gauges
-        }]},
+        "circuit_breakers": {"thresholds": [render_thresholds(breaker)]},
         "outlier_detection": {
             "consecutive_5xx": outlier["consecutive_5xx"],
             "interval": seconds(outlier["interval_seconds"]),

@@ -57,6 +57,7 @@ class Replica:
         self.work_model = work_model if work_model is not None and work_model.kind == settings.work else None
         self.station = working.Station(servers=settings.servers, queue_limit=settings.queue_limit)
         self.rng = random.Random(settings.seed)
+        self.retry_states = [calling.client_state(call) for call in settings.calls]
         self.state = {"faults": faults.FaultState()}
         self.cpu_hog = faults.CpuHog()
         self.started_monotonic = time.monotonic()
@@ -122,11 +123,11 @@ class Replica:
 
     async def call_downstream(self, body: dict, deadline: calling.Deadline) -> responses.JSONResponse:
         hops = [self.settings.service]
-        for call in self.settings.calls:
+        for call, state in zip(self.settings.calls, self.retry_states):
             try:
                 results = await calling.call_step(
                     self.client, call, service=self.settings.service, deadline=deadline, body=body,
-                    metrics=self.metrics, rng=self.rng)
+                    metrics=self.metrics, rng=self.rng, state=state)
             except calling.DownstreamFailed as exc:
                 return error_response(exc.status, f"{self.settings.service}: {exc}",
                                       headers={"x-tailstorm-failed-hop": exc.target})

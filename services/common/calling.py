@@ -2,8 +2,11 @@
 
 The caller's remaining budget travels in the ``x-tailstorm-deadline-ms`` header (milliseconds left,
 relative, so clocks need not agree across hosts, as in gRPC's ``grpc-timeout``). Each attempt gets
-``min(call timeout, time left)``; when nothing is left no attempt is made. Retries back off with
-Envoy's fully jittered exponential schedule (base 25 ms).
+``min(call timeout, time left)``; when nothing is left no attempt is made. When to retry, how long
+to back off and what to withhold (retry budget, adaptive throttling, the deadline) is the call's
+retry policy, decided by ``services/common/retrying.py`` with one :class:`retrying.ClientState`
+per call of the replica (one client per caller and callee). Every attempt is observed with its
+number (``attempt`` label); every withheld one is counted with its reason.
 """
 from __future__ import annotations
 
@@ -15,10 +18,10 @@ import time
 import aiohttp
 
 from services.common import metrics as metrics_module
+from services.common import retrying
 from services.common import settings as settings_module
 
 DEADLINE_HEADER = "x-tailstorm-deadline-ms"
-RETRY_BASE_SECONDS = 0.025
 
 
 class DownstreamFailed(Exception):
@@ -54,33 +57,56 @@ class Deadline:
         return self.at_monotonic - time.monotonic()
 
 
+def client_state(call: settings_module.Call) -> retrying.ClientState:
+    """The retry state of one call of a replica (its budget and throttle live as long as the replica)."""
+    return retrying.ClientState(retrying.Policy.from_settings(retries=call.retries, retry=call.retry.model_dump()))
+
+
 async def call_step(
     client: aiohttp.ClientSession, call: settings_module.Call, *, service: str, deadline: Deadline,
-    body: dict, metrics: metrics_module.ServiceMetrics, rng: random.Random,
+    body: dict, metrics: metrics_module.ServiceMetrics, rng: random.Random, state: retrying.ClientState,
 ) -> list[list[str]]:
     """Run one call step (``parallel`` identical calls); return each callee's hop list."""
     attempts = [call_with_retries(client, call, service=service, deadline=deadline, body=body,
-                                  metrics=metrics, rng=rng) for _ in range(call.parallel)]
+                                  metrics=metrics, rng=rng, state=state) for _ in range(call.parallel)]
     return list(await asyncio.gather(*attempts))
 
 
 async def call_with_retries(
     client: aiohttp.ClientSession, call: settings_module.Call, *, service: str, deadline: Deadline,
-    body: dict, metrics: metrics_module.ServiceMetrics, rng: random.Random,
+    body: dict, metrics: metrics_module.ServiceMetrics, rng: random.Random, state: retrying.ClientState,
 ) -> list[str]:
+    """One call with its retries as the policy allows; DownstreamFailed with the last failure."""
+    attempts = retrying.Attempts(state, deadline_at=deadline.at_monotonic, rng=rng)
     failure = DownstreamFailed(target=call.service, status=504, detail="no time left for an attempt")
-    for attempt in range(call.retries + 1):
-        if attempt:
-            await asyncio.sleep(rng.uniform(0, (2**attempt - 1) * RETRY_BASE_SECONDS))
-        budget = min(call.timeout_seconds, deadline.remaining_seconds)
-        if budget <= 0:
-            raise failure
+    while (step := attempts.next(time.monotonic())) is not None:
+        if step.withheld is None and step.wait_seconds:
+            await asyncio.sleep(step.wait_seconds)
+        budget = attempts.time_left_seconds(time.monotonic(), call.timeout_seconds)
+        withheld = step.withheld or (retrying.NO_TIME_LEFT if budget <= 0 else None)
+        if withheld is not None:
+            metrics.downstream_withheld.labels(service, call.service, withheld).inc()
+            raise withheld_failure(call.service, withheld, failure, attempt=step.attempt)
         try:
-            return await attempt_call(client, call, service=service, budget_seconds=budget, body=body,
-                                      metrics=metrics, attempt=attempt)
+            hops = await attempt_call(client, call, service=service, budget_seconds=budget, body=body,
+                                      metrics=metrics, attempt=step.attempt)
         except DownstreamFailed as exc:
+            attempts.report(time.monotonic(), accepted=False)
             failure = exc
+            continue
+        attempts.report(time.monotonic(), accepted=True)
+        return hops
     raise failure
+
+
+def withheld_failure(target: str, reason: str, last: DownstreamFailed, *, attempt: int) -> DownstreamFailed:
+    """What the caller answers when its policy withholds an attempt: a throttled request 503 (the
+    backend is overloaded, as the throttle judged), otherwise the last attempt's failure."""
+    if reason == retrying.THROTTLED:
+        return DownstreamFailed(target=target, status=503, detail="not sent: adaptive throttling rejected it locally")
+    if attempt == 0:
+        return last  # no time left for a first attempt: 504
+    return DownstreamFailed(target=target, status=last.status, detail=f"{last.detail}; retry withheld ({reason})")
 
 
 async def attempt_call(

@@ -24,6 +24,7 @@ class ServiceMetrics:
     work_duration: prometheus_client.Histogram
     shed: prometheus_client.Counter
     downstream_duration: prometheus_client.Histogram
+    downstream_withheld: prometheus_client.Counter
     faults: prometheus_client.Counter
     unready_requests: prometheus_client.Counter
 
@@ -66,8 +67,14 @@ def create_metrics(
             ["service", "reason"], registry=registry,
         ),
         downstream_duration=prometheus_client.Histogram(
-            "tailstorm_downstream_duration_seconds", "Client-side time of one downstream attempt.",
+            "tailstorm_downstream_duration_seconds",
+            "Client-side time of one downstream attempt (label attempt: 0 for the first try, N for retry N).",
             ["service", "target", "code", "attempt"], buckets=buckets, registry=registry,
+        ),
+        downstream_withheld=prometheus_client.Counter(
+            "tailstorm_downstream_withheld_total",
+            "Downstream attempts the retry policy did not send: throttled locally, retry budget spent, no time "
+            "left (services/common/retrying.py).", ["service", "target", "reason"], registry=registry,
         ),
         faults=prometheus_client.Counter(
             "tailstorm_faults_injected_total", "Requests answered by an injected fault.",

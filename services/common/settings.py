@@ -67,6 +67,67 @@ class GpuSettings(pydantic.BaseModel):
     """Shrink the KV cache to reach KV pressure at laptop-scale load; None: from the roofline."""
 
 
+class RetryBudget(pydantic.BaseModel):
+    """The SRE book's per-client retry budget ("Handling Overload"): a retry is made only while the
+    retries sent over the last ``window_seconds`` stay within ``ratio`` × the requests sent over it,
+    plus a floor of ``min_retries_per_second`` (Finagle's ``RetryBudget``) so a client with little
+    traffic can still retry. Requests are first attempts; retries are every later attempt."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    ratio: float = pydantic.Field(0.1, ge=0, le=10)
+    """Retries allowed per request over the window (the SRE book's 10 %: at most 1.1 attempts per request)."""
+    min_retries_per_second: float = pydantic.Field(0.0, ge=0, le=10_000)
+    """Retries allowed on top, per second of window, whatever the request count (0: the book's rule alone)."""
+    window_seconds: float = pydantic.Field(10.0, gt=0, le=600)
+    """The sliding window the two counts cover (Finagle's default TTL, 10 s)."""
+
+
+class AdaptiveThrottle(pydantic.BaseModel):
+    """The SRE book's client-side adaptive throttling ("Handling Overload"): before each attempt the
+    client rejects it locally with probability max(0, (requests − K·accepts)/(requests + 1)), the
+    counts taken over the last ``window_seconds`` (every attempt asked for is a request, rejected ones
+    included; an accept is an answer below 500). A rejected attempt is not sent; its request fails."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    multiplier: float = pydantic.Field(2.0, ge=1, le=100)
+    """K: the client may send about K times what the backend accepts (the book's 2)."""
+    window_seconds: float = pydantic.Field(120.0, gt=0, le=600)
+    """The sliding window of the two counts (the book's two minutes)."""
+
+
+class Retry(pydantic.BaseModel):
+    """How a caller schedules and limits its retries (``retries`` says how many it may make).
+
+    The policies of the testbed are combinations of these keys: ``retries: 0`` is *none*;
+    ``backoff: none`` retries *immediately*; ``backoff: full_jitter`` (the default) waits a capped
+    exponential back-off with full jitter; ``budget`` adds the SRE per-client *retry budget*;
+    ``throttle`` adds *adaptive throttling*. Every policy honours the deadline: no attempt (and no
+    back-off) once the request's time is up. The schedule is services/common/retrying.py.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    backoff: Literal["none", "full_jitter"] = "full_jitter"
+    """none: retry at once; full_jitter: retry N waits U[0, min(cap, (2^N − 1)·base)), Envoy's schedule."""
+    base_seconds: float = pydantic.Field(0.025, gt=0, le=60)
+    """Back-off base interval (Envoy's default 25 ms)."""
+    cap_seconds: float = pydantic.Field(0.25, gt=0, le=60)
+    """Back-off cap (Envoy's default max_interval, 10 × the base)."""
+    budget: RetryBudget | None = None
+    """The SRE per-client retry budget; none: every failure may be retried up to ``retries``."""
+    throttle: AdaptiveThrottle | None = None
+    """Client-side adaptive throttling of every attempt; none: nothing is rejected locally."""
+
+    @pydantic.model_validator(mode="after")
+    def _cap_is_not_below_the_base(self) -> "Retry":
+        if self.cap_seconds < self.base_seconds:
+            raise ValueError(f"cap_seconds ({self.cap_seconds:g}) is below base_seconds ({self.base_seconds:g}): "
+                             "the first back-off would already be capped; raise cap_seconds")
+        return self
+
+
 class Call(pydantic.BaseModel):
     """One step of a service's call graph: an HTTP call through the callee's Envoy."""
 
@@ -80,6 +141,8 @@ class Call(pydantic.BaseModel):
     """Per-attempt timeout; the propagated deadline shortens it when less time is left."""
     retries: int = pydantic.Field(0, ge=0, le=10)
     """Application-level retries on 5xx, timeouts and connection errors (Envoy may retry too)."""
+    retry: Retry = Retry()
+    """How those retries are scheduled and limited (back-off, retry budget, adaptive throttling)."""
     parallel: int = pydantic.Field(1, ge=1, le=64)
     """Fan-out: this many identical calls in parallel; the step ends when all have answered."""
 

@@ -6,9 +6,10 @@ a test here. We test these aspects:
 
 - the route: timeout, and the retry policy (``retry_on``, ``num_retries``, ``per_try_timeout``, the
   ``previous_hosts`` predicate, re-pick attempts), absent when ``num_retries`` is 0;
-- the cluster: every circuit-breaker threshold, every outlier-detection field, the active health
-  check (interval, timeout capped at 1 s, no-traffic interval, thresholds, path), panic threshold 0,
-  EDS source, load balancing, idle timeout;
+- the cluster: every circuit-breaker threshold (and the retry budget where one is set, nothing
+  else changing), every outlier-detection field, the active health check (interval, timeout capped
+  at 1 s, no-traffic interval, thresholds, path), panic threshold 0, EDS source, load balancing,
+  idle timeout;
 - every catalog scenario's every proxy, against its resolved ``envoy`` block; and the catalog holds
   a scenario that turns Envoy retries on;
 - the bootstrap around them (node, admin, runtime layers), EDS documents, Duration text, and the
@@ -90,15 +91,21 @@ def expected_route(settings: scenario.EnvoySettings, service: str) -> dict:
     return route
 
 
+def expected_thresholds(breaker: scenario.CircuitBreaker) -> dict:
+    thresholds = {"priority": "DEFAULT", "max_connections": breaker.max_connections,
+                  "max_pending_requests": breaker.max_pending_requests, "max_requests": breaker.max_requests,
+                  "max_retries": breaker.max_retries, "track_remaining": True}
+    if breaker.retry_budget is not None:
+        thresholds["retry_budget"] = {"budget_percent": {"value": breaker.retry_budget.budget_percent},
+                                      "min_retry_concurrency": breaker.retry_budget.min_retry_concurrency}
+    return thresholds
+
+
 def expected_resilience(settings: scenario.EnvoySettings) -> dict:
     breaker, outlier = settings.circuit_breaker, settings.outlier_detection
     interval = settings.health_check_interval_seconds
     return {
-        "circuit_breakers": {"thresholds": [{
-            "priority": "DEFAULT", "max_connections": breaker.max_connections,
-            "max_pending_requests": breaker.max_pending_requests, "max_requests": breaker.max_requests,
-            "max_retries": breaker.max_retries, "track_remaining": True,
-        }]},
+        "circuit_breakers": {"thresholds": [expected_thresholds(breaker)]},
         "outlier_detection": {
             "consecutive_5xx": outlier.consecutive_5xx, "interval": duration(outlier.interval_seconds),
             "base_ejection_time": duration(outlier.base_ejection_time_seconds),
@@ -145,6 +152,19 @@ def test_every_circuit_breaker_threshold_is_the_scenarios() -> None:
         "priority": "DEFAULT", "max_connections": 11, "max_pending_requests": 12, "max_requests": 13,
         "max_retries": 4, "track_remaining": True,
     }]}
+
+
+def test_a_retry_budget_joins_the_thresholds_and_changes_nothing_else() -> None:
+    budgeted = SETTINGS.model_copy(update={"circuit_breaker": SETTINGS.circuit_breaker.model_copy(
+        update={"retry_budget": scenario.EnvoyRetryBudget(budget_percent=30, min_retry_concurrency=5)})})
+    assert cluster(bootstrap(budgeted))["circuit_breakers"] == {"thresholds": [{
+        "priority": "DEFAULT", "max_connections": 11, "max_pending_requests": 12, "max_requests": 13,
+        "max_retries": 4, "track_remaining": True,
+        "retry_budget": {"budget_percent": {"value": 30.0}, "min_retry_concurrency": 5},
+    }]}
+    without = bootstrap(budgeted)
+    del cluster(without)["circuit_breakers"]["thresholds"][0]["retry_budget"]
+    assert without == bootstrap()
 
 
 def test_every_outlier_detection_field_is_the_scenarios() -> None:

@@ -2,7 +2,8 @@
 
 Aspects: every catalog scenario's Envoy bootstraps pass ``envoy --mode validate``; an EDS file as
 written passes too (pasted as a static load_assignment, since validate does not read EDS files);
-the Prometheus config and rules pass ``promtool``; the EDS writer replaces files by rename.
+a retry budget validates (field by field: test_envoy_values.py), while Envoy refuses one over
+100 %; the Prometheus config and rules pass ``promtool``; the EDS writer replaces files by rename.
 """
 import json
 import pathlib
@@ -78,6 +79,28 @@ def test_a_misspelt_field_fails_envoy_validation(tmp_path):
                                            eds_path=tmp_path / "x.yaml", envoy=scenario.EnvoySettings().model_dump())
     (tmp_path / "x.yaml").write_text("")
     config["static_resources"]["clusters"][0]["circuit_breakers"]["thresholds"][0]["max_requestz"] = 1
+    assert validate(config, tmp_path).returncode != 0
+
+
+def test_a_bootstrap_with_an_envoy_retry_budget_validates(tmp_path):
+    (tmp_path / "x.yaml").write_text("")
+    budgeted = scenario.EnvoySettings(retry={"retry_on": "5xx", "num_retries": 2, "per_try_timeout_seconds": 0.5},
+                                      circuit_breaker={"retry_budget": {"budget_percent": 25,
+                                                                        "min_retry_concurrency": 4}})
+    config = envoy_render.render_bootstrap(service="inference", listen_port=10000, admin_port=10001,
+                                           eds_path=tmp_path / "x.yaml", envoy=budgeted.model_dump())
+    result = validate(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_envoy_refuses_a_retry_budget_over_one_hundred_percent(tmp_path):
+    (tmp_path / "x.yaml").write_text("")
+    config = envoy_render.render_bootstrap(service="auth", listen_port=10000, admin_port=10001,
+                                           eds_path=tmp_path / "x.yaml", envoy=scenario.EnvoySettings(
+                                               circuit_breaker={"retry_budget": {}}).model_dump())
+    thresholds = config["static_resources"]["clusters"][0]["circuit_breakers"]["thresholds"][0]
+    assert thresholds["retry_budget"] == {"budget_percent": {"value": 20.0}, "min_retry_concurrency": 3}
+    thresholds["retry_budget"]["budget_percent"]["value"] = 150.0
     assert validate(config, tmp_path).returncode != 0
 
 

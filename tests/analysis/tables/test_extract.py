@@ -4,13 +4,15 @@ Aspects: a run loads with its phase, requests and every dumped series; the measu
 trims warm-up and cool-down; per-scrape counter increments add up to the counter's increase over
 the window, resets included; the share of a histogram above a threshold is exact on a bucket bound
 and interpolated inside a bucket; tidy tables (requests, per-service series, events) respect the
-window; a directory that is not a run is one sentence naming the missing file.
+window; a directory that is not a run is one sentence naming the missing file; attempts the client's
+retry policy withheld are folded into their request as its reason, never as attempts.
 """
 import math
 
 import pytest
 
 from analysis.tables import extract
+from services.common import retrying
 
 
 def test_a_recorded_run_loads_with_its_phase_requests_and_series(smoke_run):
@@ -96,3 +98,31 @@ def test_visits_multiply_a_fan_out_and_add_calls_in_sequence():
         "gateway": {"calls": [{"service": "featurestore", "parallel": 10}, {"service": "formatter"}]},
         "featurestore": {"calls": [{"service": "formatter"}]}, "formatter": {}}}
     assert extract.visits(scenario) == {"gateway": 1, "featurestore": 10, "formatter": 11}
+
+
+def write_requests(run_dir, rows: list[str]) -> list[extract.Request]:
+    (run_dir / "locust").mkdir(parents=True, exist_ok=True)
+    header = "intended_start,actual_start,latency_seconds,status,attempt,phase,outcome"
+    (run_dir / "locust" / "requests.csv").write_text("\n".join([header, *rows]) + "\n")
+    return extract.read_requests(run_dir)
+
+
+def test_attempts_the_retry_policy_withheld_are_not_attempts(tmp_path):
+    throttled, over_budget, cut, plain = write_requests(tmp_path, [
+        "10.0,,,0,0,p,throttled",
+        "11.0,11.001,0.01,503,0,p,http_503", "11.0,11.02,0.01,503,1,p,http_503", "11.0,,,0,2,p,retry_budget",
+        "12.0,12.0,0.1,0,0,p,timeout", "12.0,,,0,1,p,no_time_left",
+        "13.0,13.0,0.01,503,0,p,http_503", "13.0,13.02,0.02,200,1,p,ok",
+    ])
+    assert (throttled.attempts, throttled.outcome, throttled.withheld, throttled.ok) == (0, "throttled", "throttled", False)
+    assert throttled.latency_seconds == 0.0
+    assert (over_budget.attempts, over_budget.status, over_budget.outcome) == (2, 503, "http_503")
+    assert over_budget.withheld == "retry_budget" and over_budget.latency_seconds == pytest.approx(0.03)
+    assert (over_budget.answered_attempts, over_budget.accepted_attempts) == (2, 0)
+    assert (cut.attempts, cut.outcome, cut.withheld, cut.answered_attempts) == (1, "timeout", "no_time_left", 0)
+    assert (plain.attempts, plain.ok, plain.accepted_attempts, plain.withheld) == (2, True, 1, "")
+
+
+def test_the_withheld_outcomes_are_the_reasons_the_callers_write():
+    # the analysis reads them from the run's files as data; this keeps the two spellings in step
+    assert extract.WITHHELD_OUTCOMES == retrying.WITHHELD_REASONS

@@ -5,7 +5,8 @@ hand; c counts only ready replicas' servers; a service that calls nobody gets it
 time from its histogram, one that calls others Wq + S; per-service violation shares come from the
 own-latency histogram with a Wilson interval (and say so when that histogram is missing); the
 client's end-to-end violation share counts failures; the mirrored queue-limit defaults match the
-services' own; scale-ups are timed from the load step to the first new replica ready.
+services' own; scale-ups are timed from the load step to the first new replica ready; a caller's
+attempts are counted by number, failed ones by code, with what its retry policy withheld.
 """
 import math
 
@@ -104,3 +105,22 @@ def test_the_slowest_replicas_share_of_the_window_is_measured(smoke_run):
     assert stats["other_replicas_mean_seconds"] < 0.5
     single = measures.service_stats(extract.load_run(smoke_run), "inference", start, end)
     assert math.isnan(single["slowest_replica_share"])  # one replica: nothing to balance
+
+
+def test_a_callers_attempts_are_counted_by_number_with_what_its_policy_withheld():
+    labels = {"service": "gateway", "target": "auth", "replica": "r0"}
+    run = extract.Run(dir=None, scenario={"services": {"gateway": {}, "auth": {}}}, events=[], phases=[], requests=[],
+                      series={"downstream_attempts": [
+                          series({**labels, "attempt": "0", "code": "200"}, [0, 70, 140]),
+                          series({**labels, "attempt": "0", "code": "503"}, [0, 30, 60]),
+                          series({**labels, "attempt": "1", "code": "timeout"}, [0, 10, 20]),
+                          series({**labels, "attempt": "1", "code": "200"}, [0, 20, 40]),
+                          series({**labels, "target": "formatter", "attempt": "0", "code": "200"}, [0, 5, 9])],
+                          "downstream_withheld": [series({**labels, "reason": "retry_budget"}, [0, 0, 0]),
+                                                  series({**labels, "reason": "throttled"}, [0, 4, 8])]},
+                      environment={})
+    calls = measures.call_stats(run, "gateway", "auth", 0, 2)
+    assert calls["attempts_by_number"] == {"0": 200.0, "1": 60.0}
+    assert (calls["attempts"], calls["first_attempts"], calls["failed_attempts"]) == (260.0, 200.0, 80.0)
+    assert calls["first_attempts_per_second"] == pytest.approx(100.0)
+    assert calls["withheld"] == {"throttled": 8.0}

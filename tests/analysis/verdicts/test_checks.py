@@ -5,7 +5,10 @@ measured λ, μ, c and fails when it is far off; a wide measurement is inconclus
 too few requests or changing servers are inconclusive with the reason; near saturation the bounded
 queue switches the model to M/M/c/K; Envoy's breaker overflow is predicted as M/M/c/K blocking with
 K = active + pending limits and only where the breaker binds; SLO composition passes inside the
-prediction's interval and fails outside; retry amplification uses the measured failure share;
+prediction's interval and fails outside; retry amplification uses the measured failure share and
+each layer's policy (a ratio budget and its floor, adaptive throttling, Envoy's retry limit or budget;
+a deadline that cut retries makes the row inconclusive); the throttle's rejections meet the SRE
+formula on the recorded counts; arrivals per request stay below the worst case ∏(r_k + 1);
 seed rows are marked ``seed`` and sit next to their textbook counterparts.
 """
 import math
@@ -137,6 +140,134 @@ def test_client_retry_amplification_uses_the_measured_failure_share():
     assert row.verdict == compare.PASS
 
 
+def client(**overrides) -> dict:
+    c = {"attempts": 1300, "failed_attempts": 390, "attempts_per_request": 1.3, "requests": 1000,
+         "client_overflow": 0, "requests_tried": 1000, "first_attempts_per_second": 50.0, "accepted_attempts": 910,
+         "withheld": {}, "span_seconds": 20.0}
+    c.update(overrides)
+    return c
+
+
+@pytest.mark.parametrize("measured, verdict", [
+    pytest.param(1.1, compare.PASS, id="budget-holds"),
+    pytest.param(3.9, compare.FAIL, id="budget-ignored"),
+])
+def test_a_retry_budget_caps_the_predicted_attempts_at_one_plus_its_ratio(measured, verdict):
+    scenario = builders.resolved_scenario(entry="inference", services={"inference": {}},
+                                          client={"retries": 3, "retry": {"budget": {"ratio": 0.1}}})
+    c = client(attempts=1000 * measured, failed_attempts=1000 * measured, attempts_per_request=measured)
+    (row,) = checks.retry_layers(scenario, "p", c, {}, {})
+    assert row.predicted == pytest.approx(1.1) and "β = 0.1" in row.formula and row.verdict == verdict
+
+
+def test_a_budget_floor_adds_its_rate_over_the_request_rate_to_the_ratio():
+    scenario = builders.resolved_scenario(entry="inference", services={"inference": {}}, client={
+        "retries": 3, "retry": {"budget": {"ratio": 0.1, "min_retries_per_second": 5}}})
+    c = client(attempts=1300, failed_attempts=1300, attempts_per_request=1.3, first_attempts_per_second=25.0)
+    (row,) = checks.retry_layers(scenario, "p", c, {}, {})
+    assert row.predicted == pytest.approx(1 + 0.1 + 5 / 25)
+
+
+def test_throttling_shortens_the_retry_series_and_has_its_own_row():
+    scenario = builders.resolved_scenario(entry="inference", services={"inference": {}},
+                                          client={"retries": 2, "retry": {"throttle": {"window_seconds": 10}}})
+    # 1000 attempts sent, 500 failed (p = 0.5); 250 more attempts were throttled (P = 0.2)
+    c = client(attempts=1000, failed_attempts=500, accepted_attempts=500, attempts_per_request=1.44,
+               withheld={"throttled": 250})
+    amplification, throttling = checks.retry_layers(scenario, "p", c, {}, {})
+    q = 0.5 * (1 - 0.2)
+    assert amplification.predicted == pytest.approx(1 + q + q * q) and "q = p(1 − P)" in amplification.formula
+    assert throttling.check == "adaptive_throttling" and throttling.measured == pytest.approx(0.2)
+    assert throttling.predicted == pytest.approx((1250 - 2 * 500) / 1251)
+    assert throttling.verdict == compare.PASS
+
+
+def test_a_throttle_window_longer_than_the_phase_decides_nothing():
+    scenario = builders.resolved_scenario(entry="inference", services={"inference": {}},
+                                          client={"retries": 0, "retry": {"throttle": {"window_seconds": 120}}})
+    (row,) = checks.retry_layers(scenario, "p", client(withheld={"throttled": 250}, accepted_attempts=500), {}, {})
+    assert row.verdict == compare.INCONCLUSIVE and "earlier phases" in row.note
+
+
+@pytest.mark.parametrize("cut, verdict, says", [
+    pytest.param(200, compare.INCONCLUSIVE, "enough to move the measurement", id="many-cut"),
+    pytest.param(4, compare.PASS, "too few to matter", id="a-few-cut"),
+])
+def test_retries_the_deadline_cut_make_the_layer_inconclusive_when_they_matter(cut, verdict, says):
+    scenario = builders.resolved_scenario(entry="inference", services={"inference": {}}, client={"retries": 2})
+    (row,) = checks.retry_layers(scenario, "p", client(withheld={"no_time_left": cut}), {}, {})
+    assert row.verdict == verdict and f"deadline cut {cut}" in row.note and says in row.note
+
+
+CHAIN = {"gateway": {"calls": [{"service": "auth", "retries": 1}]},
+         "auth": {"calls": [{"service": "inference"}], "envoy": {"retry": {"retry_on": "5xx", "num_retries": 1}}},
+         "inference": {}}
+
+
+def chain_servers(**rates) -> dict:
+    calls = {"gateway": {"auth": {"attempts": 1300.0, "first_attempts": 1000.0, "failed_attempts": 390.0,
+                                  "first_attempts_per_second": 50.0, "withheld": {},
+                                  "attempts_by_number": {"0": 1000.0, "1": 300.0}}},
+             "auth": {"inference": {"attempts": 0.0, "first_attempts": 0.0, "failed_attempts": 0.0,
+                                    "first_attempts_per_second": 0.0, "withheld": {}, "attempts_by_number": {}}}}
+    return {name: stats(arrival_rate_per_second=rate, completed=rate * 20, calls=calls.get(name, {}))
+            for name, rate in rates.items()}
+
+
+def test_an_application_retry_is_judged_on_the_callers_own_attempt_counts():
+    scenario = builders.resolved_scenario(entry="gateway", services=CHAIN)
+    servers = chain_servers(gateway=50.0, auth=65.0, inference=70.0)
+    rows = [r for r in checks.retry_layers(scenario, "p", client(first_attempts_per_second=50.0), servers,
+                                           {n: envoy() for n in servers}) if r.check == "retry_amplification"]
+    (row,) = rows
+    assert row.subject == "gateway → auth" and row.measured == pytest.approx(1.3)
+    assert row.predicted == pytest.approx(1.3) and "p = 0.300" in row.note and row.verdict == compare.PASS
+
+
+@pytest.mark.parametrize("inference_rate, verdict", [
+    pytest.param(150.0, compare.PASS, id="below-the-worst-case"),
+    pytest.param(700.0, compare.FAIL, id="above-it"),
+])
+def test_arrivals_per_request_are_held_against_the_worst_case_of_every_layer_above(inference_rate, verdict):
+    scenario = builders.resolved_scenario(entry="gateway", services=CHAIN, client={"retries": 2})
+    servers = chain_servers(gateway=60.0, auth=70.0, inference=inference_rate)
+    rows = {r.subject: r for r in checks.worst_case_rows(scenario, "p", client(first_attempts_per_second=50.0),
+                                                         servers)}
+    # client r = 2 → 3 at gateway; gateway → auth r = 1 → 6 at auth (its Envoy adds ×2 → 12); inference: 12
+    assert {name: row.predicted for name, row in rows.items()} == {"gateway": 3.0, "auth": 12.0, "inference": 12.0}
+    assert rows["inference"].measured == pytest.approx(inference_rate / 50) and rows["inference"].verdict == verdict
+    assert "Envoy → auth r = 1" in rows["inference"].note and rows["gateway"].verdict == compare.PASS
+
+
+def test_a_budget_tightens_the_worst_case_of_its_layer():
+    scenario = builders.resolved_scenario(entry="gateway", services={"gateway": {}},
+                                          client={"retries": 3, "retry": {"budget": {"ratio": 0.1}}})
+    (row,) = checks.worst_case_rows(scenario, "p", client(), {"gateway": stats(arrival_rate_per_second=52.0)})
+    assert row.predicted == pytest.approx(1.1) and row.verdict == compare.PASS
+
+
+def test_envoys_retry_limit_caps_the_predicted_retries_when_it_binds():
+    services = {"inference": {"envoy": {"retry": {"retry_on": "5xx", "num_retries": 3},
+                                        "circuit_breaker": {"max_retries": 1}}}}
+    scenario = builders.resolved_scenario(entry="inference", services=services)
+    # 100 originals/s, every attempt fails, each takes 0.1 s: one retry at a time allows 10 retries/s
+    s = stats(arrival_rate_per_second=110.0, completed=1100.0, server_errors=1100.0, mean_response_seconds=0.1)
+    (row,) = checks.envoy_retry_rows(scenario, "p", {"inference": s},
+                                 {"inference": envoy(retries=100.0, retry_overflow=2900.0)})
+    assert row.subject == "Envoy → inference" and row.measured == pytest.approx(1.1)
+    assert row.predicted == pytest.approx(1.1) and "max_retries 1 binds" in row.note and row.verdict == compare.PASS
+
+
+def test_an_envoy_retry_budget_caps_retries_at_its_share_of_the_active_requests():
+    services = {"inference": {"envoy": {"retry": {"retry_on": "5xx", "num_retries": 3}, "circuit_breaker": {
+        "retry_budget": {"budget_percent": 20, "min_retry_concurrency": 0}}}}}
+    scenario = builders.resolved_scenario(entry="inference", services=services)
+    s = stats(arrival_rate_per_second=125.0, completed=2500.0, server_errors=2500.0, mean_response_seconds=0.1)
+    (row,) = checks.envoy_retry_rows(scenario, "p", {"inference": s},
+                                 {"inference": envoy(retries=500.0)})
+    assert row.predicted == pytest.approx(1.25) and "retry budget 20 %" in row.note  # f/(1 − f) = 0.25
+
+
 def test_seed_rows_are_marked_and_stand_next_to_the_serial_model():
     scenario = builders.resolved_scenario(entry="gateway", services={"gateway": {"calls": [{"service": "inference"}]},
                                                                       "inference": {}})
@@ -155,3 +286,13 @@ def test_the_seed_hpa_lag_row_compares_each_scale_up_with_30_seconds():
     assert measured.model == compare.SEED and measured.predicted == 30.0 and measured.verdict == compare.FAIL
     assert (measured.phase, measured.measured) == ("spike", 41.0)
     assert unknown.verdict == compare.INCONCLUSIVE and "no replica became ready" in unknown.note
+
+
+def test_an_envoy_row_says_when_the_callers_give_up_before_its_retries_end():
+    services = {"gateway": {"calls": [{"service": "inference", "timeout_seconds": 0.04}]},
+                "inference": {"envoy": {"retry": {"retry_on": "5xx", "num_retries": 1,
+                                                  "per_try_timeout_seconds": 0.025}}}}
+    scenario = builders.resolved_scenario(entry="gateway", services=services)
+    s = stats(arrival_rate_per_second=110.0, completed=1100.0, server_errors=300.0, mean_response_seconds=0.02)
+    (row,) = checks.envoy_retry_rows(scenario, "p", {"inference": s}, {"inference": envoy(retries=100.0)})
+    assert "give up after 40 ms, before Envoy's tries may end (75 ms)" in row.note

@@ -2,7 +2,7 @@
 
 Aspects: a clean run is valid; flow conservation names the hop where requests appeared or vanished
 (a bypassed hop: the proxy forwarded, the replicas never counted; a shared listener: the caller sent
-more than the proxy received) and is invalid unless a recorded death explains it (then degraded);
+more than the proxy received; a caller's timed-out attempts may not have reached it) and is invalid unless a recorded death explains it (then degraded);
 a run without proxy counters is degraded, one without any server-side series invalid; a window with
 no scrape at all is a Prometheus gap, one target unscraped is a target gap, a target that simply
 ended is neither; a generator that dropped or sent late is degraded for that phase, and a phase whose
@@ -111,6 +111,18 @@ def test_the_client_side_bound_allows_attempts_that_never_got_an_answer():
     assert validity.assess(make_run(reqs=reqs, series=flows(gateway_proxy=REQUESTS)))["status"] == validity.VALID
     assert validity.assess(make_run(reqs=reqs, series=flows(gateway_proxy=REQUESTS - 5)))["status"] == validity.VALID
     assert validity.assess(make_run(reqs=reqs, series=flows(gateway_proxy=REQUESTS - 12)))["status"] == validity.INVALID
+
+
+def test_a_callers_timeouts_may_not_have_reached_the_proxy_at_an_inner_hop_either():
+    """A propagated deadline can expire before an attempt is written: the caller counts a timeout
+    the callee's proxy never saw, as the client's own unanswered attempts at the entry."""
+    series = flows(calls=REQUESTS - 8, inference_proxy=REQUESTS - 5, inference_fwd=REQUESTS - 5,
+                   inference_counted=REQUESTS - 5)
+    series["downstream_count"].append(counter(8, {"service": "gateway", "replica": "g0", "target": "inference",
+                                                  "code": "timeout"}))
+    assert validity.assess(make_run(series=series))["status"] == validity.VALID
+    series["envoy_downstream_rq"][1] = counter(REQUESTS - 20, {"envoy_http_conn_manager_prefix": "inference"})
+    assert validity.assess(make_run(series=series))["status"] == validity.INVALID
 
 
 def test_a_mismatch_explained_by_a_replica_death_only_degrades():
