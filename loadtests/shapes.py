@@ -272,11 +272,15 @@ def _merged(first: Iterator[float], second: list[float]) -> Iterator[float]:
 
 def arrivals(stages: list[dict], rng: random.Random, *, worker: int = 0,
              workers: int = 1) -> Iterator[tuple[ActiveStage, float]]:
-    """(stage, offset from the schedule's start) of every arrival of this worker, in time order."""
+    """(stage, offset from the *stage's* start) of every arrival of this worker, in time order.
+
+    The caller adds the offset to the stage's start time, the very number recorded as the phase's
+    start, so an arrival placed at a window's edge (a burst at the end of the warm-up) is on the
+    same side of it in the log as in the schedule."""
     start = 0.0
     for index, stage in enumerate(stages):
         active = ActiveStage(index, stage["name"], stage.get("arrival_rate_per_second"), start,
                              start + stage["duration_seconds"])
         for offset in stage_offsets(stage, rng, worker=worker, workers=workers):
-            yield active, start + offset
+            yield active, offset
         start = active.ends_at_seconds

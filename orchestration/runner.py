@@ -42,6 +42,8 @@ from orchestration import collecting
 from schema import scenario as scenario_module
 
 LOCUSTFILE = pathlib.Path(__file__).parents[1] / "loadtests" / "locustfile.py"
+REQUEST_LOGS = "requests*.csv"
+"""Each Locust process's request log: ``requests.csv``, and ``requests-<w>.csv`` for a further worker w."""
 PROGRESS_INTERVAL_SECONDS = 5.0
 MIN_FREE_BYTES = 200 * 1024**2
 """Room a run needs at least: the TSDB, logs, the request log and plots of a ten-minute run take
@@ -125,26 +127,31 @@ def fingerprint(envoy_bin: str | None, prometheus_bin: str | None, scenario, *, 
 
 
 class Progress:
-    """Reads new rows of requests.csv and prints one status line per interval."""
+    """Reads the new rows of every process's request log and prints one status line per interval."""
 
-    def __init__(self, path: pathlib.Path, *, write: Callable[[str], None]) -> None:
-        self.path = path
+    def __init__(self, locust_dir: pathlib.Path, *, write: Callable[[str], None]) -> None:
+        self.locust_dir = locust_dir
         self.write = write
-        self._offset = 0
-        self._header: list[str] | None = None
+        self._offsets: dict[pathlib.Path, int] = {}
+        self._headers: dict[pathlib.Path, list[str]] = {}
 
     def new_rows(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with open(self.path, "rb") as handle:
-            handle.seek(self._offset)
+        rows = []
+        for path in sorted(self.locust_dir.glob(REQUEST_LOGS)):
+            rows += self._new_rows_of(path)
+        return rows
+
+    def _new_rows_of(self, path: pathlib.Path) -> list[dict]:
+        with open(path, "rb") as handle:
+            handle.seek(self._offsets.get(path, 0))
             chunk = handle.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]  # leave a half-written last line for next time
-        self._offset += len(complete)
+        self._offsets[path] = self._offsets.get(path, 0) + len(complete)
         lines = complete.decode("utf-8").splitlines()
-        if self._header is None and lines:
-            self._header, lines = lines[0].split(","), lines[1:]
-        return [dict(zip(self._header or [], row)) for row in csv.reader(io.StringIO("\n".join(lines)))]
+        if path not in self._headers and lines:
+            self._headers[path], lines = lines[0].split(","), lines[1:]
+        header = self._headers.get(path, [])
+        return [dict(zip(header, row)) for row in csv.reader(io.StringIO("\n".join(lines)))]
 
     def report(self, *, elapsed: float, total: float, phase: str, replicas: str, in_flight: str) -> None:
         """One line; past the last stage the clock stops at the total and the phase reads ``draining``."""
@@ -197,6 +204,8 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), en
     (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
     # the analysis reads the work models the replicas ran, the services' defaults included
     resolved["effective_services"] = scenario.effective_services()
+    # and the expected arrivals of each stage over time, for the generator check of time-varying stages
+    resolved["expected_arrivals"] = scenario.expected_arrivals()
     (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")
     events = events_module.EventLog(run_dir / "events.jsonl")
     backend = local_backend.LocalBackend(scenario, run_dir, events=events, entry_port=entry_port,
@@ -239,22 +248,24 @@ def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.E
     """Run Locust headless until its shape ends, printing progress and recording phases.
 
     Locust gets ``--run-time`` as a safety bound (the locustfile enforces it, since Locust itself
-    ignores it under a load shape); past that bound plus a grace the runner stops it.
+    ignores it under a load shape); past that bound plus a grace the runner stops it. With
+    ``client.workers`` above 1, Locust runs as a master with that many local worker processes,
+    the master on a port from the backend's allocator (two runs never share one).
     """
     entry_url = backend.endpoints()["entry_url"]
     guard_target(entry_url, allowed_hosts=allowed_targets)
+    workers = check_workers(scenario.client.workers)
     locust_dir = run_dir / "locust"
     locust_dir.mkdir()
     total = scenario.duration_seconds
     safety_seconds = total + scenario.client.timeout_seconds * (scenario.client.retries + 1) + 60
+    master_port = backend.ports.allocate(what="the Locust master") if workers > 1 else None
     locust = backend.table.start(
         name="locust", log_path=locust_dir / "locust.log",
-        env={"TAILSTORM_SCENARIO_JSON": str(run_dir / "scenario.json"), "TAILSTORM_LOCUST_DIR": str(locust_dir)},
-        argv=[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host",
-              entry_url, "--csv", str(locust_dir / "locust"), "--csv-full-history",
-              "--only-summary", "--run-time", f"{int(safety_seconds)}s", "--stop-timeout", "10",
-              "--exit-code-on-error", "0", "--loglevel", "WARNING"])
-    progress = Progress(locust_dir / "requests.csv", write=write)
+        env=locust_env(run_dir / "scenario.json", locust_dir, workers=workers),
+        argv=locust_argv(entry_url, locust_dir, safety_seconds=safety_seconds, workers=workers,
+                         master_port=master_port))
+    progress = Progress(locust_dir, write=write)
     phases = PhaseFollower(locust_dir / "phases.jsonl", events)
     began = time.monotonic()
     try:
@@ -282,6 +293,35 @@ def drive_load(scenario, run_dir: pathlib.Path, backend, events: events_module.E
                     returncode=locust.returncode, log_tail=locust.log_tail(3))
         raise RunError(f"Locust exited with code {locust.returncode}; what was measured is kept, its log ends:\n"
                        f"{locust.log_tail()}")
+
+
+def check_workers(workers: int, *, cores: int | None = None) -> int:
+    """``client.workers``, or RunError when this machine has fewer cores than worker processes."""
+    cores = cores or os.cpu_count() or 1
+    if workers > cores:
+        raise RunError(f"client.workers is {workers} but this machine has {cores} core(s): the workers would "
+                       f"share cores and fall behind their schedules; set client.workers to at most {cores}")
+    return workers
+
+
+def locust_argv(entry_url: str, locust_dir: pathlib.Path, *, safety_seconds: float, workers: int = 1,
+                master_port: int | None = None) -> list[str]:
+    """The Locust command line of a run (also what the stall test and the generator benchmark start)."""
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", entry_url,
+            "--csv", str(locust_dir / "locust"), "--csv-full-history", "--only-summary",
+            "--run-time", f"{int(safety_seconds)}s", "--stop-timeout", "10", "--exit-code-on-error", "0",
+            "--loglevel", "WARNING"]
+    if workers > 1:
+        if master_port is None:
+            raise ValueError("a Locust master needs a port: pass master_port from the run's PortAllocator")
+        argv += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port",
+                 str(master_port), "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    return argv
+
+
+def locust_env(scenario_json: pathlib.Path, locust_dir: pathlib.Path, *, workers: int = 1) -> dict[str, str]:
+    return {"TAILSTORM_SCENARIO_JSON": str(scenario_json), "TAILSTORM_LOCUST_DIR": str(locust_dir),
+            "TAILSTORM_DISPATCHERS": str(workers)}
 
 
 class PhaseFollower:

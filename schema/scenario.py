@@ -498,6 +498,14 @@ class Scenario(Strict):
             settings["calls"] = [call.model_dump(exclude={"url"}) for call in spec.calls]
         return settings
 
+    def expected_arrivals(self) -> list[list[list[float]] | None]:
+        """Per stage, [[offset, expected arrivals before it], …] (loadtests/shapes.py ``expected_curve``)
+        for the run's ``scenario.json``: the analysis judges the arrival count of any window from it
+        without knowing the shapes; None for a closed-loop stage, which has no schedule."""
+        if self.client.kind == "closed":
+            return [None for _ in self.stages]
+        return [shapes_module().expected_curve(stage.model_dump(mode="json")) for stage in self.stages]
+
     def effective_services(self) -> dict[str, dict]:
         """Per service, the work model its replicas run (defaults included), for the run's
         ``scenario.json``: the analysis reads queue limits and service times there, never guesses."""

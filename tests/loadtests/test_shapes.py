@@ -165,10 +165,10 @@ def test_a_worker_outside_the_split_is_refused():
         shapes.stage_offsets(RAMP, random.Random(0), worker=2, workers=2)
 
 
-def test_arrivals_run_through_the_stages_in_order_with_offsets_from_the_start():
+def test_arrivals_run_through_the_stages_in_order_with_offsets_from_each_stages_start():
     two = [stage(duration=10.0, arrivals="constant", rate=1.0), dict(stage(duration=5.0, arrivals="constant", rate=2.0), name="t")]
-    got = [(s.name, t) for s, t in shapes.arrivals(two, random.Random(0))]
-    assert got == [("s", 0.5 + k) for k in range(10)] + [("t", 10.25 + k / 2) for k in range(10)]
+    got = [(s.name, s.started_at_seconds, t) for s, t in shapes.arrivals(two, random.Random(0))]
+    assert got == [("s", 0.0, 0.5 + k) for k in range(10)] + [("t", 10.0, 0.25 + k / 2) for k in range(10)]
 
 
 def interpolate(curve, t):
