@@ -34,6 +34,7 @@ import json
 import os
 import pathlib
 import random
+import signal
 import time
 
 import gevent
@@ -108,8 +109,22 @@ def flush_logs(**_) -> None:
         log.flush()
 
 
-locust.events.quitting.add_listener(flush_logs)  # SIGTERM, the end of the run, a worker told to quit
+locust.events.quitting.add_listener(flush_logs)  # the end of the run, a worker told to quit
+locust.events.quit.add_listener(flush_logs)  # the last moment of a shutdown, after the users stopped
 atexit.register(flush_logs)  # any other exit of the interpreter
+
+
+@locust.events.init.add_listener
+def exit_cleanly_on_sigterm(environment, **_) -> None:
+    """SIGTERM (the runner stopping the load, or PDEATHSIG when the runner died) flushes the logs and
+    exits through SystemExit, so Locust's own ``finally`` blocks and atexit handlers run. Locust
+    installs its SIGTERM handler only once a headless shape test has *ended*; until then a SIGTERM
+    would kill the process outright, losing the rows still buffered."""
+    def on_sigterm() -> None:
+        flush_logs()
+        environment.stop_timeout = 0  # what was measured is on disk: stop the users at once
+        raise SystemExit(128 + signal.SIGTERM)  # gevent hands a SystemExit on to the main greenlet
+    gevent.signal_handler(signal.SIGTERM, on_sigterm)
 
 
 def worker_index(environment) -> int:
