@@ -6,6 +6,7 @@ PYTHON   ?= python3
 SCENARIO ?= chaos-spike
 RUNS_DIR ?= runs
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 KIND_CLUSTER ?= tailstorm
 NAMESPACE ?= tailstorm
 IMAGE ?= tailstorm:0.1.0
@@ -15,7 +16,7 @@ TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups clean distclean \
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench bench-generator soak startups clean distclean \
         check-tools cluster-up cluster-down images image-test deploy undeploy chart-values
 
 ##@ Getting started
@@ -93,6 +94,10 @@ fidelity: setup ## Long real-stack runs checked against theory (minutes)
 
 bench: setup ## Overhead of one hop through Envoy + FastAPI against a bare uvicorn endpoint
 	$(PY) bench/hop_overhead.py
+
+bench-generator: setup ## Open-loop generator accuracy at 250..4000 req/s, 1 and N processes, next to wrk, hey and autocannon
+	@deploy/scripts/ensure-bench-tools.sh .bench-tools
+	$(PY) bench/generator.py $(BENCH_ARGS)
 
 soak: setup ## Ten minutes of a retry storm: RSS and descriptors per replica and Envoy, no request lost
 	$(PY) bench/soak.py --runs-dir $(RUNS_DIR)

@@ -53,6 +53,10 @@ DISPATCHERS = int(os.environ.get("TAILSTORM_DISPATCHERS", "1"))
 COLUMNS = ["intended_start", "actual_start", "latency_seconds", "status", "attempt", "phase", "outcome", "request"]
 """``request`` numbers the requests of one process's log: a burst's requests share an intended start."""
 FLUSH_INTERVAL_SECONDS = 0.1
+SPIN_SECONDS = 0.001
+"""The last stretch before an arrival spent yielding instead of sleeping (see ``wait_until``): one
+tick of the event loop's clock, so the yielding costs half a millisecond of CPU per arrival on
+average (3.5 % of a core at 70 req/s)."""
 START_LEAD_SECONDS = 0.25
 """How far ahead of "every worker has spawned" the common start lies: time for the start message
 to reach every worker, so that no first arrival is late."""
@@ -165,6 +169,19 @@ def run_phase_clock(start: float) -> None:
         elapsed = stage.ends_at_seconds
 
 
+def wait_until(moment: float) -> None:
+    """Sleep until ``moment`` (epoch seconds), to well under a millisecond.
+
+    gevent's timers wake up on the event loop's millisecond ticks (epoll), late by up to a tick: so
+    sleep until SPIN_SECONDS before, then yield to the other greenlets (answers being read) until the
+    moment has come."""
+    delay = moment - time.time()
+    if delay > SPIN_SECONDS:
+        gevent.sleep(delay - SPIN_SECONDS)
+    while time.time() < moment:
+        gevent.sleep(0)
+
+
 def report_finished(environment) -> None:
     """One load-generating user is done; the master (or this process) counts them."""
     environment.runner.send_message("tailstorm_finished", {"worker": worker_index(environment)})
@@ -189,9 +206,7 @@ class OpenLoopClient(FastHttpUser):
         rng = random.Random(SCENARIO["seed"] + worker)
         for stage, offset in shapes.arrivals(STAGES, rng, worker=worker, workers=DISPATCHERS):
             intended = start + stage.started_at_seconds + offset  # the phase's recorded start + offset
-            delay = intended - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
+            wait_until(intended)
             request = requests.next_request()
             if pool.full():
                 request.write(intended, "", "", 0, 0, stage.name, "client_overflow")
