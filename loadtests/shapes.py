@@ -238,9 +238,10 @@ def _thinned(stage: dict, rng: random.Random, workers: int) -> Iterator[float]:
 def _constant_spaced(stage: dict, worker: int, workers: int) -> Iterator[float]:
     """Arrival k (of the whole stage) where Λ(t) = k + ½; this worker's are k ≡ worker (mod workers)."""
     total = expected_arrivals(stage, 0.0, stage["duration_seconds"])
+    constant_rate = stage["arrival_rate_per_second"] if shape_of(stage) == "constant" else None
     t = 0.0
     for k in range(worker, math.floor(total + 0.5), workers):
-        t = inverse_expected(stage, k + 0.5, after=t)
+        t = (k + 0.5) / constant_rate if constant_rate else inverse_expected(stage, k + 0.5, after=t)
         yield t
 
 
