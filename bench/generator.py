@@ -13,6 +13,8 @@ At each target rate, against one fast endpoint (a real Envoy answering every req
   per connection — *closed loop*, rate-limited; it corrects its latencies for coordinated omission.
 - **wrk** (Debian), once: as many requests as 50 connections can do — *closed loop*: the
   endpoint's capacity on this machine, the ceiling every rate above is measured against.
+- an **idle gevent timer**, once: how late a process that only sleeps wakes up here and now — the
+  floor under any Python generator's send-time error while the machine is this busy.
 
 Timing on a shared 2-core machine is noisy: the load average before and after is printed; compare
 the tools within one run, not across runs.
@@ -204,6 +206,27 @@ def run_wrk(url: str, *, seconds: float) -> Row:
                cpu_us_per_request=1e6 * cpu / max(1, total))
 
 
+TIMER_PROBE = """
+import gevent, json, random, sys, time
+end, late = time.time() + float(sys.argv[1]), []
+while time.time() < end:
+    due = time.time() + random.uniform(0.0005, 0.004)
+    gevent.sleep(due - time.time())
+    late.append(time.time() - due)
+print(json.dumps(late))
+"""
+
+
+def timer_floor(*, seconds: float) -> Row:
+    """How late a gevent process that does nothing but sleep wakes up here and now: the floor of any
+    Python generator's send-time error on this machine at this moment (its noise, not ours)."""
+    done = subprocess.run([sys.executable, "-c", TIMER_PROBE, str(seconds)], capture_output=True, text=True,
+                          timeout=seconds + 30, check=True)
+    late = json.loads(done.stdout)
+    return Row("idle gevent timer (floor)", "–", None, math.nan, math.nan, math.nan,
+               quantile_ms(late, 0.5), quantile_ms(late, 0.99))
+
+
 def cell(value: float | None, digits: int = 1) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
@@ -259,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             processes.wait_until(lambda: answers(url), timeout_seconds=30, what="the direct-response Envoy",
                                  failed=lambda: None if endpoint.is_running() else endpoint.log_tail())
             rows.append(run_wrk(url, seconds=args.seconds))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
+            rows.append(timer_floor(seconds=args.seconds))
+            print("\n".join(table(rows[-2:]).splitlines()[-2:]), flush=True)
             for rate in rates:
                 for step in ([lambda: run_tailstorm(url, rate, workers=1, seconds=args.seconds, tmp=tmp, allocator=allocator),
                               lambda: run_tailstorm(url, rate, workers=args.workers, seconds=args.seconds, tmp=tmp,

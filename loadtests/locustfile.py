@@ -208,6 +208,7 @@ class OpenLoopClient(FastHttpUser):
                 request.write(intended, "", "", 0, 0, stage.name, "client_overflow")
                 continue
             pool.spawn(self.send, request, intended, stage.name)
+        wait_until(start + shapes.total_duration_seconds(STAGES))  # a quiet last stretch is part of the run
         pool.join(timeout=CLIENT["timeout_seconds"] * (CLIENT["retries"] + 1) + 1)
         report_finished(self.environment)
         raise locust.exception.StopUser()  # nothing left to wait for: no --stop-timeout grace needed
