@@ -15,7 +15,10 @@ invariant any sound run satisfies, so it catches such defects without knowing th
   nothing at all (it was down) or one target went unscraped is a gap, marked on every plot;
 - **the load generator**: every arrival sent (no ``client_overflow``), sent on time (the first
   attempt's lag behind its intended start), and arrivals per phase consistent with the scenario's
-  rate; a phase where the generator fell behind has its client-side verdicts withheld;
+  schedule (the expected count of the window, from ``scenario.json``'s ``expected_arrivals``, so
+  ramps, sines and bursts are judged by their own integral); a phase where the generator fell
+  behind has its client-side verdicts withheld. A closed-loop client has no schedule to keep: its
+  rows say ``closed`` and nothing is judged for it (its report says the rate followed the system);
 - **the testbed's own processes**: an Envoy or Prometheus that died is an outage window (degraded
   if it came back, invalid if not); a replica that died without a fault that explains it, or
   Locust dying, degrades the run; a run whose runner never finished is truncated;
@@ -220,19 +223,23 @@ def generator_table(run: extract.Run) -> list[dict]:
     """Per phase: arrivals, how many were sent and how late, and whether the generator kept up;
     judged over the phase's measurement window, the span its tails are reported for."""
     rows = []
+    loop = run.scenario.get("client", {}).get("kind", "open")
     for phase in run.phases:
         start, end = run.window(phase)
         inside = extract.within_window(run.requests, start, end)
+        if loop == "closed":
+            rows.append(closed_loop_row(phase, inside, start, end))
+            continue
         sent = [r for r in inside if r.outcome != "client_overflow"]
         lags = sorted(r.send_lag_seconds for r in sent)
         late = sum(1 for lag in lags if lag > LATE_SEND_SECONDS)
         lag_p99 = quantile(lags, 0.99)
         latency_p99 = quantile(sorted(r.latency_seconds for r in sent), 0.99)
-        expected = phase.arrival_rate_per_second * (end - start)
+        expected = phase.expected_arrivals(start, end)
         z = (len(inside) - expected) / math.sqrt(expected) if expected > 0 else 0.0
         dropped = len(inside) - len(sent)
         rows.append({
-            "phase": phase.name, "arrivals": len(inside), "expected_arrivals": expected, "arrival_z": z,
+            "phase": phase.name, "loop": "open", "arrivals": len(inside), "expected_arrivals": expected, "arrival_z": z,
             "sent": len(sent), "dropped": dropped,
             "achieved_rate_per_second": len(sent) / (end - start) if end > start else math.nan,
             "send_lag_p50_ms": quantile(lags, 0.50) * 1000, "send_lag_p99_ms": lag_p99 * 1000,
@@ -243,6 +250,16 @@ def generator_table(run: extract.Run) -> list[dict]:
         })
         rows[-1]["behind"] = dropped > 0 or rows[-1]["sent_late"]
     return rows
+
+
+def closed_loop_row(phase: extract.Phase, inside: list[extract.Request], start: float, end: float) -> dict:
+    """A closed loop's phase: what it sent, nothing judged (its users follow the system's speed)."""
+    return {"phase": phase.name, "loop": "closed", "arrivals": len(inside), "expected_arrivals": None,
+            "arrival_z": None, "sent": len(inside), "dropped": 0,
+            "achieved_rate_per_second": len(inside) / (end - start) if end > start else math.nan,
+            "send_lag_p50_ms": math.nan, "send_lag_p99_ms": math.nan,
+            "latency_p99_ms": quantile(sorted(r.latency_seconds for r in inside), 0.99) * 1000,
+            "late": 0, "late_share": 0.0, "sent_late": False, "behind": False, "arrivals_off": False}
 
 
 def quantile(sorted_values: list[float], q: float) -> float:
