@@ -18,11 +18,12 @@ spawned: the master (or the single local process) then sends every process the s
 a moment ahead, and writes each stage's start to ``phases.jsonl`` when it comes.
 
 Every attempt goes to ``requests.csv`` (a further worker w: ``requests-<w>.csv``): intended start,
-actual start, latency, status, attempt, phase, outcome, and the request's number in that log. Rows are buffered and flushed every
-FLUSH_INTERVAL_SECONDS and on every exit path (end of the run, SIGTERM, a crash), not per row: a
-flush per request capped the rate. A SIGKILL loses at most the last interval. Retries follow the
-client's retry policy (services/common/retrying.py); an attempt it withholds (throttled, retry
-budget spent, no time left) is a row with that outcome and no actual start.
+actual start, latency, status, attempt, phase, outcome, and the request's number in that log. Rows
+are buffered and flushed every FLUSH_INTERVAL_SECONDS and on every exit path (end of the run,
+SIGTERM, a crash), not per row: a flush per request capped the rate. A SIGKILL loses at most the
+last interval. Retries follow the client's retry policy (services/common/retrying.py); an attempt it
+withholds (throttled, retry budget spent, no time left) is a row with that outcome and no actual
+start.
 
 Environment: TAILSTORM_SCENARIO_JSON (the resolved scenario), TAILSTORM_LOCUST_DIR (output),
 TAILSTORM_DISPATCHERS (the number of Locust processes that generate load, default 1).
@@ -246,10 +247,10 @@ class OpenLoopClient(FastHttpUser):
                 return  # answered: a success, or a client error no retry would change
 
     def attempt(self, body: dict, budget_seconds: float) -> tuple[int, str, float]:
-        """Send one attempt telling the server the time it has: (status, outcome, latency), status 0
-        when no answer came."""
+        """Send one attempt telling the server the time it has (unless ``client.propagate_deadline``
+        is off): (status, outcome, latency), status 0 when no answer came."""
         actual = time.time()
-        headers = {DEADLINE_HEADER: str(int(budget_seconds * 1000))}
+        headers = {DEADLINE_HEADER: str(int(budget_seconds * 1000))} if CLIENT["propagate_deadline"] else {}
         with self.client.post("/v1/work", json=body, headers=headers, name="/v1/work",
                               catch_response=True) as response:
             latency = time.time() - actual
