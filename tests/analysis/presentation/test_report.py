@@ -14,6 +14,7 @@ import shutil
 import pytest
 
 from analysis.presentation import plotting, report
+from analysis.verdicts import validity
 from orchestration import cli
 
 SMOKE_RUN = pathlib.Path(__file__).parents[1] / "data" / "smoke-run"
@@ -99,3 +100,13 @@ def test_a_gpu_scenario_states_profile_model_and_time_scale_first():
     assert first.startswith("GPU: inference emulates `llama-3-8b` on `h100-sxm` × 2 (tensor parallel")
     assert "priority admission; time scale 4: every GPU time in this report is emulated time × 4" in first
     assert not report.gpu_lines({"run": {"gpu": {}}})
+
+
+def test_an_explained_reason_reads_as_a_note_and_a_defect_by_its_severity():
+    verdict = {"status": validity.DEGRADED, "reasons": [
+        validity.reason(validity.VALID, "flow", "flow not conserved at inference: 27 lost (accounted for by a kill)"),
+        validity.reason(validity.DEGRADED, "generator", "the load generator fell behind in spike")]}
+    first, note, defect = report.validity_lines({"run": {"validity": verdict}})
+    assert first.startswith("Run validity: DEGRADED — ")
+    assert note == "Noted, no defect: flow not conserved at inference: 27 lost (accounted for by a kill)"
+    assert defect == "DEGRADED: the load generator fell behind in spike"
