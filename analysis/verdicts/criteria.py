@@ -4,8 +4,10 @@ Each criterion of the scenario's ``story`` (schema/scenario.py) measures an expr
 (schema/expressions.py) over the summary and holds it to ``at_least`` / ``at_most``. A path starts
 with a phase name and walks that phase's dict (``spike.client.p99_ms``,
 ``slow.server.inference.arrival_rate_per_second``); with ``hpa`` and a service, reading the first
-scale-up of the HPA-lag timeline (``hpa.inference.lag_seconds``) or counting them
-(``hpa.inference.scale_ups``, ``.scale_downs``); or with ``checks`` and a prediction row:
+scale-up of the HPA-lag timeline (``hpa.inference.lag_seconds``, or one measured stage of it:
+``.metric_pipeline_seconds``, ``.sync_pickup_seconds``, ``.api_scheduling_seconds``,
+``.container_start_seconds``, ``.readiness_seconds``) or counting them (``hpa.inference.scale_ups``,
+``.scale_downs``); or with ``checks`` and a prediction row:
 ``checks.<check>.<subject>.<phase>.<measured|predicted|error|abs_error|passed>`` (the subject
 written in lower case with every run of other characters as ``-``: ``end-to-end``,
 ``envoy-inference``), or ``checks.<check>.<pass|fail|inconclusive|withheld>`` counting the rows
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 
+from analysis.tables import lagtimeline
 from analysis.verdicts import compare, validity
 from schema import expressions
 
@@ -46,7 +49,8 @@ def resolve(summary: dict, path: expressions.Path) -> float:
 
 def hpa_value(summary: dict, rest: list[str]) -> float:
     if len(rest) != 2:
-        raise MissingValue("an hpa path is hpa.<service>.<lag_seconds|scale_ups|scale_downs>")
+        raise MissingValue("an hpa path is hpa.<service>.<lag_seconds|scale_ups|scale_downs|"
+                           f"{'|'.join(LAG_TERMS)}>")
     service, field = rest
     ups = [u for u in (summary.get("hpa_lag_timeline") or {}).get("scale_ups", []) if u["service"] == service]
     if field == "scale_ups":
@@ -54,9 +58,21 @@ def hpa_value(summary: dict, rest: list[str]) -> float:
     if field == "scale_downs":
         return float(sum(1 for e in summary.get("scale_events", []) if e["service"] == service
                          and e["to_replicas"] < e["from_replicas"]))
-    if not ups or ups[0].get(field) is None:
+    if field in LAG_TERMS:  # one measured stage of the first scale-up's lag
+        row = next((r for r in (ups[0].get("comparison") or []) if r["term"] == field), {}) if ups else {}
+        value = row.get("measured_seconds")
+    elif field == "lag_seconds":
+        value = ups[0].get(field) if ups else None
+    else:
+        raise MissingValue(f"hpa.{service}.{field} is no HPA measurement; use lag_seconds, scale_ups, scale_downs "
+                           f"or {', '.join(LAG_TERMS)}")
+    if value is None:
         raise MissingValue(f"no scale-up of {service} with a {field}")
-    return float(ups[0][field])
+    return float(value)
+
+
+LAG_TERMS = tuple(term for term, _, _ in lagtimeline.MEASURED_TERMS)
+"""The stages of a scale-up's lag that the timeline measures (the lag model's term names)."""
 
 
 def slug(text: str) -> str:

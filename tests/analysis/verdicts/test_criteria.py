@@ -1,6 +1,7 @@
 """A scenario's pass criteria judged on a summary, and the report that opens with them.
 
-Aspects: a path reads a phase's client, server or generator numbers, or the HPA-lag timeline; the
+Aspects: a path reads a phase's client, server or generator numbers, or the HPA-lag timeline (its
+first scale-up's lag and measured stages, the counts of scale-ups and downs); the
 expression's arithmetic follows precedence and parentheses; a value inside the bounds passes,
 outside fails, missing is inconclusive naming what is missing, a division by zero is inconclusive;
 an invalid run withholds every verdict, a phase whose load generator fell behind those that read
@@ -21,7 +22,13 @@ SUMMARY = {
         {"name": "slow", "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 4.0},
          "server": {"inference": {"arrival_rate_per_second": 54.0}}},
     ],
-    "hpa_lag_timeline": {"scale_ups": [{"service": "inference", "lag_seconds": 31.5}]},
+    "hpa_lag_timeline": {"scale_ups": [
+        {"service": "inference", "lag_seconds": 31.5,
+         "comparison": [{"term": "sync_pickup_seconds", "measured_seconds": 6.0},
+                        {"term": "readiness_seconds", "measured_seconds": 20.5},
+                        {"term": "stabilization_seconds", "measured_seconds": None}]},
+        {"service": "inference", "lag_seconds": 99.0,
+         "comparison": [{"term": "readiness_seconds", "measured_seconds": 99.0}]}]},
     "scale_events": [{"service": "inference", "from_replicas": 3, "to_replicas": 1}],
     "predictions": [
         {"check": "mmc_mean_response", "subject": "inference", "phase": "slow", "measured": 0.11, "predicted": 0.1,
@@ -47,7 +54,8 @@ def criterion(measure, **bounds):
                  id="max-and-min"),
     pytest.param("slow.client.throughput_per_second / calm.client.throughput_per_second - 1", -0.8, id="recovery"),
     pytest.param("hpa.inference.lag_seconds", 31.5, id="hpa-lag"),
-    pytest.param("hpa.inference.scale_ups + hpa.inference.scale_downs", 2.0, id="hpa-counts"),
+    pytest.param("hpa.inference.scale_ups + hpa.inference.scale_downs", 3.0, id="hpa-counts"),
+    pytest.param("hpa.inference.readiness_seconds / hpa.inference.lag_seconds", 20.5 / 31.5, id="hpa-lag-stage"),
     pytest.param("checks.mmc_mean_response.inference.slow.abs_error", 0.1, id="check-error"),
     pytest.param("checks.retry_amplification.envoy-inference.slow.predicted", 1.25, id="check-slug-subject"),
     pytest.param("checks.mmc_mean_response.fail + checks.mmc_mean_response.pass", 2.0, id="check-verdict-counts"),
@@ -77,6 +85,15 @@ def test_a_missing_value_or_a_zero_division_is_inconclusive_and_says_why():
     assert zero["verdict"] == compare.INCONCLUSIVE  # calm.client.p99_ms is missing too: either way, no verdict
     divide = criteria.judge(criterion("calm.client.throughput_per_second / 0", at_most=1), SUMMARY, status="valid")
     assert divide["verdict"] == compare.INCONCLUSIVE and "divides by zero" in divide["says"]
+
+
+def test_a_lag_stage_the_first_scale_up_did_not_measure_is_inconclusive():
+    for measure in ("hpa.inference.metric_pipeline_seconds", "hpa.formatter.readiness_seconds"):
+        row = criteria.judge(criterion(measure, at_most=60), SUMMARY, status="valid")
+        assert row["verdict"] == compare.INCONCLUSIVE and "no scale-up of" in row["says"]
+    for field in ("boot_seconds", "times"):  # not a number of the timeline, or no number at all
+        unknown = criteria.judge(criterion(f"hpa.inference.{field}", at_most=60), SUMMARY, status="valid")
+        assert unknown["verdict"] == compare.INCONCLUSIVE and "is no HPA measurement" in unknown["says"]
 
 
 def test_an_invalid_run_withholds_the_verdict_but_keeps_the_measurement():
