@@ -186,6 +186,45 @@ def expected_curve(stage: dict) -> list[list[float]]:
     return [[t, expected_arrivals(stage, 0.0, t)] for t in times]
 
 
+def rate_steps(stages: list[dict]) -> list[list[list[float]] | None]:
+    """Per stage, [[offset, rate before, rate after], …]: every instant where the scheduled rate
+    jumps *up*, for the analysis (the HPA-lag timeline starts a scale-up's clock at the latest
+    jump before the decision, so a square wave's every high half or a spike's peak is a load step,
+    not only a stage whose mean rate is higher).
+
+    A jump is the stage's start when it begins above where the previous stage ended, a spike's
+    peak, each high half of a square wave after its first, and a burst (its requests counted as
+    arriving within one second over its base rate, as :func:`peak_rate_per_second` does). Ramps
+    and sines rise without a jump; a trace has no rate, and neither has a closed-loop stage
+    (None). The first stage's start is no jump: there is no load before it to step up from.
+    """
+    result: list[list[list[float]] | None] = []
+    previous_end: float | None = None
+    for stage in stages:
+        kind, block, duration = shape_of(stage), stage.get(shape_of(stage)), stage["duration_seconds"]
+        if kind == "trace" or (kind == "constant" and stage.get("arrival_rate_per_second") is None):
+            result.append(None if kind == "constant" else [])
+            previous_end = None
+            continue
+        cuts = sorted({0.0, duration, *_breakpoints(kind, block, duration)})
+        # the rate on each piece between breakpoints (constant there for every shape with breakpoints)
+        pieces = [(a, rate_at(stage, (a + b) / 2)) for a, b in zip(cuts, cuts[1:])]
+        jumps = {}
+        start = rate_at(stage, 0.0)
+        if previous_end is not None and start > previous_end:
+            jumps[0.0] = [0.0, previous_end, start]
+        for (_, before), (at, after) in zip(pieces, pieces[1:]):
+            if after > before:
+                jumps[at] = [at, before, after]
+        if kind == "burst":
+            at, base = block["at_seconds"], block.get("base_per_second", 0.0)
+            before = previous_end if at == 0 and previous_end is not None else base
+            jumps[at] = [at, before, base + block["requests"]]
+        result.append([jumps[at] for at in sorted(jumps)])
+        previous_end = pieces[-1][1] if kind in ("constant", "spike", "square", "burst") else rate_at(stage, duration)
+    return result
+
+
 def _breakpoints(kind: str, block: dict | None, duration: float) -> list[float]:
     if kind == "spike":
         return [t for t in (block["at_seconds"], block["at_seconds"] + block["length_seconds"]) if 0 < t < duration]

@@ -252,6 +252,8 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), pl
     resolved["effective_services"] = scenario.effective_services()
     # and the expected arrivals of each stage over time, for the generator check of time-varying stages
     resolved["expected_arrivals"] = scenario.expected_arrivals()
+    # and where its rate jumps up inside a stage (a square wave, a spike, a burst): the HPA lag's load steps
+    resolved["rate_steps"] = scenario.rate_steps()
     (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")
     events = events_module.EventLog(run_dir / "events.jsonl")
     table = processes.ProcessTable(run_dir / "pids.json")

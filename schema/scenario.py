@@ -777,6 +777,14 @@ class Scenario(Strict):
             return [None for _ in self.stages]
         return [shapes_module().expected_curve(stage.model_dump(mode="json")) for stage in self.stages]
 
+    def rate_steps(self) -> list[list[list[float]] | None]:
+        """Per stage, [[offset, rate before, rate after], …] where the scheduled rate jumps up
+        (loadtests/shapes.py ``rate_steps``), for the run's ``scenario.json``: the HPA-lag timeline
+        starts each scale-up's clock at the latest of them; None for a closed-loop stage."""
+        if self.client.kind == "closed":
+            return [None for _ in self.stages]
+        return shapes_module().rate_steps([stage.model_dump(mode="json") for stage in self.stages])
+
     def effective_services(self) -> dict[str, dict]:
         """Per service, the work model its replicas run (defaults included), for the run's
         ``scenario.json``: the analysis reads queue limits and service times there, never guesses."""

@@ -5,8 +5,10 @@ For every scale-up decision (``hpa_decision`` with more replicas) in ``events.js
 ==========================  ==================================================================
 stage                       event
 ==========================  ==================================================================
-``load_step``               the last ``phase`` event at or before the decision whose arrival rate
-                            is above the previous phase's
+``load_step``               the latest rise of the schedule at or before the decision: a ``phase``
+                            event whose (mean) arrival rate is above the previous phase's, or a
+                            jump of the rate inside a stage (``scenario.json``'s ``rate_steps``: a
+                            square wave's high half, a spike's peak, a burst)
 ``metric_crossed``          the first ``metric_crossed_target`` of the service in [step, decision]
 ``hpa_decision``            the decision itself
 ``pod_created`` …           ``pod_created``, ``pod_scheduled``, ``pod_started``, ``pod_ready``,
@@ -109,10 +111,12 @@ def p99_series(requests: Iterable[tuple[float, float]], *, window_seconds: float
 
 
 def scale_ups(events: Sequence[Mapping[str, Any]], *, p99: Sequence[tuple[float, float]] = (),
-              slo_p99_seconds: float = DEFAULT_SLO_P99_SECONDS) -> list[ScaleUp]:
-    """Every scale-up decision's timeline, oldest first."""
+              slo_p99_seconds: float = DEFAULT_SLO_P99_SECONDS,
+              rate_steps: Sequence[Sequence[Sequence[float]] | None] = ()) -> list[ScaleUp]:
+    """Every scale-up decision's timeline, oldest first. ``rate_steps`` is ``scenario.json``'s
+    (per stage, the offsets where the rate jumps up); without it only phases are load steps."""
     events = sorted(events, key=lambda e: e["time"])
-    steps = _load_steps(events)
+    steps = _load_steps(events, rate_steps)
     decisions = [e for e in events if e["type"] == "hpa_decision"]
     result = []
     for index, decision in enumerate(decisions):
@@ -121,7 +125,7 @@ def scale_ups(events: Sequence[Mapping[str, Any]], *, p99: Sequence[tuple[float,
         service, at = decision["service"], decision["time"]
         later = [d["time"] for d in decisions[index + 1:] if d["service"] == service]
         until = later[0] if later else math.inf
-        step, step_phase = max(((t, name) for t, name in steps if t <= at), default=(None, None))
+        step, step_phase = max(((t, name) for t, name in steps if t <= at), key=lambda s: s[0], default=(None, None))
         crossed = next((e["time"] for e in events if e["type"] == "metric_crossed_target"
                         and e["service"] == service and (step is None or e["time"] >= step) and e["time"] <= at), None)
         created = [e["pod"] for e in events if e["type"] == "pod_created" and e["service"] == service
@@ -139,17 +143,22 @@ def scale_ups(events: Sequence[Mapping[str, Any]], *, p99: Sequence[tuple[float,
     return result
 
 
-def _load_steps(events: Sequence[Mapping[str, Any]]) -> list[tuple[float, str | None]]:
-    """(time, phase) of phases whose arrival rate is above the previous phase's."""
-    steps, previous = [], None
+def _load_steps(events: Sequence[Mapping[str, Any]],
+                rate_steps: Sequence[Sequence[Sequence[float]] | None] = ()) -> list[tuple[float, str | None]]:
+    """(time, phase) of phases whose arrival rate is above the previous phase's, and of every jump
+    up of the rate inside a phase (its offset in ``rate_steps`` after the phase's start), in time order."""
+    steps, previous = set(), None
     for event in events:
         if event["type"] != "phase":
             continue
         rate = event.get("arrival_rate_per_second")
         if previous is not None and rate is not None and rate > previous:
-            steps.append((event["time"], event.get("phase")))
+            steps.add((event["time"], event.get("phase")))
         previous = rate if rate is not None else previous
-    return steps
+        index = event.get("index")
+        jumps = rate_steps[index] if index is not None and index < len(rate_steps) else None
+        steps.update((event["time"] + jump[0], event.get("phase")) for jump in jumps or ())
+    return sorted(steps, key=lambda step: step[0])
 
 
 def crossing_fraction(*, before: float | None, after: float | None, target: float) -> float:
@@ -226,7 +235,8 @@ def timeline(events: Sequence[Mapping[str, Any]], requests: Iterable[tuple[float
     declared = scenario.get("slo") or {}
     slo = declared.get("end_to_end", {}).get("latency_seconds", DEFAULT_SLO_P99_SECONDS)
     quantile = declared.get("objective", 0.99)
-    ups = scale_ups(events, p99=p99_series(requests, quantile=quantile), slo_p99_seconds=slo)
+    ups = scale_ups(events, p99=p99_series(requests, quantile=quantile), slo_p99_seconds=slo,
+                    rate_steps=scenario.get("rate_steps") or ())
     rows = []
     for up in ups:
         step, decided = up.times["load_step"], up.times["hpa_decision"]

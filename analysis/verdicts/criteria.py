@@ -4,8 +4,13 @@ Each criterion of the scenario's ``story`` (schema/scenario.py) measures an expr
 (schema/expressions.py) over the summary and holds it to ``at_least`` / ``at_most``. A path starts
 with a phase name and walks that phase's dict (``spike.client.p99_ms``,
 ``slow.server.inference.arrival_rate_per_second``); with ``hpa`` and a service, reading the first
-scale-up of the HPA-lag timeline (``hpa.inference.lag_seconds``) or counting them
-(``hpa.inference.scale_ups``, ``.scale_downs``); or with ``checks`` and a prediction row:
+scale-up of the HPA-lag timeline (``hpa.inference.lag_seconds``, or one measured stage of it:
+``.metric_pipeline_seconds``, ``.sync_pickup_seconds``, ``.api_scheduling_seconds``,
+``.container_start_seconds``, ``.readiness_seconds``), every scale-up's lag (``.mean_lag_seconds``,
+``.max_lag_seconds``), counting them (``hpa.inference.scale_ups``, ``.scale_downs``) or the
+replicas paid for (``.mean_replicas``, ``.peak_replicas``: the cost table's pods alive); a phase name
+before ``hpa`` (``later.hpa.inference.scale_ups``) keeps the scale-ups decided, the scale-downs done
+and the replicas alive within that phase; or with ``checks`` and a prediction row:
 ``checks.<check>.<subject>.<phase>.<measured|predicted|error|abs_error|passed>`` (the subject
 written in lower case with every run of other characters as ``-``: ``end-to-end``,
 ``envoy-inference``), or ``checks.<check>.<pass|fail|inconclusive|withheld>`` counting the rows
@@ -17,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 
+from analysis.tables import lagtimeline
 from analysis.verdicts import compare, validity
 from schema import expressions
 
@@ -34,6 +40,8 @@ def resolve(summary: dict, path: expressions.Path) -> float:
     phase = next((p for p in summary["phases"] if p["name"] == root), None)
     if phase is None:
         raise MissingValue(f"phase {root!r} did not run")
+    if rest[:1] == ["hpa"]:
+        return hpa_value(summary, rest[1:], phase=phase)
     value = phase
     for key in rest:
         if not isinstance(value, dict) or key not in value:
@@ -44,19 +52,58 @@ def resolve(summary: dict, path: expressions.Path) -> float:
     return float(value)
 
 
-def hpa_value(summary: dict, rest: list[str]) -> float:
+def hpa_value(summary: dict, rest: list[str], *, phase: dict | None = None) -> float:
+    """An HPA figure of one service over the run, or within ``phase`` (its [start, end))."""
     if len(rest) != 2:
-        raise MissingValue("an hpa path is hpa.<service>.<lag_seconds|scale_ups|scale_downs>")
+        raise MissingValue(f"an hpa path is [<phase>.]hpa.<service>.<{'|'.join(HPA_FIELDS)}>")
     service, field = rest
-    ups = [u for u in (summary.get("hpa_lag_timeline") or {}).get("scale_ups", []) if u["service"] == service]
+    inside = lambda t: phase is None or phase["start"] <= t < phase["end"]  # noqa: E731
+    where = f" in {phase['name']}" if phase else ""
+    ups = [u for u in (summary.get("hpa_lag_timeline") or {}).get("scale_ups", [])
+           if u["service"] == service and inside(u["times"]["hpa_decision"])]
     if field == "scale_ups":
         return float(len(ups))
     if field == "scale_downs":
         return float(sum(1 for e in summary.get("scale_events", []) if e["service"] == service
-                         and e["to_replicas"] < e["from_replicas"]))
-    if not ups or ups[0].get(field) is None:
-        raise MissingValue(f"no scale-up of {service} with a {field}")
-    return float(ups[0][field])
+                         and e["to_replicas"] < e["from_replicas"] and inside(e["time"])))
+    if field in ("mean_replicas", "peak_replicas"):
+        return replicas(summary, service, field, phase)
+    lags = [u["lag_seconds"] for u in ups if u.get("lag_seconds") is not None]
+    if field in LAG_TERMS:  # one measured stage of the first scale-up's lag
+        row = next((r for r in (ups[0].get("comparison") or []) if r["term"] == field), {}) if ups else {}
+        value = row.get("measured_seconds")
+    elif field == "lag_seconds":
+        value = ups[0].get(field) if ups else None
+    elif field in ("mean_lag_seconds", "max_lag_seconds"):
+        value = (sum(lags) / len(lags) if field == "mean_lag_seconds" else max(lags)) if lags else None
+    else:
+        raise MissingValue(f"hpa.{service}.{field} is no HPA measurement; use one of {', '.join(HPA_FIELDS)}")
+    if value is None:
+        raise MissingValue(f"no scale-up of {service}{where} with a {field}")
+    return float(value)
+
+
+def replicas(summary: dict, service: str, field: str, phase: dict | None) -> float:
+    """Replicas of ``service`` alive (created, not yet deleted: what is paid for; the cost table's
+    count) on average over the run or ``phase``, or at most at once over the run."""
+    cost = (summary.get("cost") or {}).get("services", {}).get(service)
+    if cost is None:
+        raise MissingValue(f"the run has no replica count of {service}")
+    if field == "peak_replicas":
+        if phase:
+            raise MissingValue("peak_replicas is counted over the whole run; write hpa.<service>.peak_replicas")
+        return float(cost["peak_replicas"])
+    if phase:
+        return cost["by_phase"][phase["name"]] / (phase["end"] - phase["start"])
+    return cost["replica_seconds"] / summary["cost"]["span_seconds"]
+
+
+LAG_TERMS = tuple(term for term, _, _ in lagtimeline.MEASURED_TERMS)
+"""The stages of a scale-up's lag that the timeline measures (the lag model's term names)."""
+
+HPA_FIELDS = ("lag_seconds", *LAG_TERMS, "mean_lag_seconds", "max_lag_seconds", "scale_ups", "scale_downs",
+              "mean_replicas", "peak_replicas")
+"""Every figure an hpa path reads."""
 
 
 def slug(text: str) -> str:

@@ -7,7 +7,8 @@ the numbers Λ predicts, also where the rate is high and where it is low; consta
 exactly round(Λ) arrivals, evenly spaced for a constant rate; a burst's requests arrive at one
 instant; a trace is replayed as recorded; split over workers, deterministic arrivals interleave into
 exactly the single-process sequence and Poisson ones add up to the scenario's count; the expected
-curve the analysis reads agrees with Λ.
+curve the analysis reads agrees with Λ; the rate's jumps up (the HPA lag's load steps) are found
+inside stages and across their boundaries, and smooth rises are none.
 """
 import math
 import random
@@ -191,3 +192,23 @@ def test_the_expected_curve_reads_back_the_expected_count_of_any_window(stage_):
     if stage_ is BURST:  # a window that starts at the burst holds it; one that ends there does not
         assert interpolate(curve, at + 1) - interpolate(curve, at) == pytest.approx(310)
         assert interpolate(curve, at) - interpolate(curve, at - 1) == pytest.approx(10)
+
+
+def test_every_jump_up_of_the_rate_is_a_step_inside_a_stage_and_across_stage_boundaries():
+    low = stage(duration=30.0, rate=15.0)
+    first = stage(duration=60.0, square={"low_per_second": 15, "high_per_second": 70, "period_seconds": 60})
+    later = stage(duration=180.0, square={"low_per_second": 15, "high_per_second": 70, "period_seconds": 60})
+    steps = shapes.rate_steps([low, first, later, SPIKE, BURST])
+    assert steps[0] == []  # no load before the first stage to step up from
+    assert steps[1] == [[0.0, 15, 70]]  # the square begins high
+    assert steps[2] == [[0.0, 15, 70], [60.0, 15, 70], [120.0, 15, 70]]  # it ended low: each high half
+    assert steps[3] == [[0.0, 15, 20], [20, 20, 100]]  # its base is above where the square ended; then its peak
+    assert steps[4] == [[12.5, 10, 310]]  # a burst: its requests within one second over the base
+
+
+def test_smooth_rises_traces_and_closed_loop_stages_have_no_jumps():
+    after_low = [stage(duration=10.0, rate=5.0), RAMP, SINE, TRACE]
+    assert shapes.rate_steps(after_low)[1:] == [[[0.0, 5.0, 10]], [], []]  # the ramp starts above 5
+    assert shapes.rate_steps([RAMP, stage(duration=10.0, rate=70.0)]) == [[], []]  # the ramp ended at 70
+    closed = {"name": "c", "duration_seconds": 10, "arrival_rate_per_second": None}
+    assert shapes.rate_steps([closed, closed]) == [None, None]

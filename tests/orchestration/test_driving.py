@@ -4,7 +4,7 @@ Aspects: more workers than cores is refused in one sentence naming the field and
 master gets the port it was given on loopback, for both its bind and its workers, and a master
 without a port is refused; the progress line reads the new rows of every process's log, leaving a
 half-written last line for next time; the scenario.json of a run carries each stage's expected
-arrivals.
+arrivals and where its rate jumps up.
 """
 import pytest
 
@@ -50,3 +50,14 @@ def test_a_runs_scenario_carries_each_stages_expected_arrivals():
     steady, burst = loaded.expected_arrivals()
     assert steady == [[0.0, 0.0], [10.0, 40.0]]
     assert burst == [[0.0, 0.0], [3.0, 0.0], [3.0, 7.0], [10.0, 7.0]]
+
+
+def test_a_runs_scenario_carries_where_each_stages_rate_jumps_up():
+    loaded = scenario_module.Scenario.model_validate({
+        "name": "x", "entry": "formatter", "services": {"formatter": {}},
+        "stages": [{"name": "a", "duration_seconds": 10, "arrival_rate_per_second": 4},
+                   {"name": "b", "duration_seconds": 40, "square": {"low_per_second": 2, "high_per_second": 9,
+                                                                    "period_seconds": 20}}]})
+    assert loaded.rate_steps() == [[], [[0.0, 4.0, 9.0], [20.0, 2.0, 9.0]]]
+    closed = loaded.model_copy(update={"client": scenario_module.Client(kind="closed", users=2)})
+    assert closed.rate_steps() == [None, None]

@@ -2,8 +2,8 @@
 
 We test these aspects:
 
-- a scale-up's stages are found from the events: the load step (a phase with a higher rate), the
-  metric crossing, the decision, the first Ready new pod's phases and the p99 recovery;
+- a scale-up's stages are found from the events: the load step (a phase with a higher rate, or
+  the latest jump up of the rate inside a phase, from the scenario's ``rate_steps``), the metric crossing, the decision, the first Ready new pod's phases and the p99 recovery;
 - pods of a later decision and crossings before the step do not leak into a scale-up;
 - a scale-down or a decision without new pods gives no (or partial) timeline, never an error;
 - the sliding-window p99 series uses nearest rank over requests by completion time;
@@ -68,6 +68,29 @@ def test_a_scale_down_is_not_a_scale_up_and_missing_events_stay_none():
     ups = lagtimeline.scale_ups([event(5.0, "hpa_decision", service="x", current_replicas=1, desired_replicas=2)])
     assert ups[0].times["load_step"] is None and ups[0].intervals() == []
     assert lagtimeline.scale_ups([EVENTS[-1]]) == []
+
+
+SQUARE_EVENTS = [  # a square wave (high the first 30 s of each 60 s) after a low baseline, two cycles
+    event(100.0, "phase", index=0, phase="baseline", arrival_rate_per_second=15),
+    event(130.0, "phase", index=1, phase="oscillating", arrival_rate_per_second=42.5),
+    event(133.0, "metric_crossed_target", service="inference", metric="m"),
+    event(135.0, "hpa_decision", service="inference", current_replicas=1, desired_replicas=2),
+    event(165.0, "hpa_decision", service="inference", current_replicas=2, desired_replicas=1),
+    event(192.0, "metric_crossed_target", service="inference", metric="m"),
+    event(195.0, "hpa_decision", service="inference", current_replicas=1, desired_replicas=2),
+]
+SQUARE_STEPS = [[], [[0.0, 15, 70], [60.0, 15, 70]]]
+
+
+def test_each_jump_of_the_rate_inside_a_phase_is_the_load_step_of_the_scale_up_after_it():
+    first, second = lagtimeline.scale_ups(SQUARE_EVENTS, rate_steps=SQUARE_STEPS)
+    assert (first.times["load_step"], first.load_step_phase) == (130.0, "oscillating")
+    assert (second.times["load_step"], second.load_step_phase) == (190.0, "oscillating")
+    assert second.measured("load_step", "metric_crossed") == pytest.approx(2.0)
+    # without the steps (a run from before they were recorded) only the phase's start counts
+    assert lagtimeline.scale_ups(SQUARE_EVENTS)[1].times["load_step"] == 130.0
+    from_scenario = lagtimeline.timeline(SQUARE_EVENTS, [], {**SCENARIO, "rate_steps": SQUARE_STEPS})
+    assert from_scenario["scale_ups"][1]["times"]["load_step"] == 190.0
 
 
 def test_intervals_run_between_consecutive_measured_stages_in_seconds_since_the_step():

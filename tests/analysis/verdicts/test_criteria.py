@@ -1,6 +1,8 @@
 """A scenario's pass criteria judged on a summary, and the report that opens with them.
 
-Aspects: a path reads a phase's client, server or generator numbers, or the HPA-lag timeline; the
+Aspects: a path reads a phase's client, server or generator numbers, or the HPA-lag timeline (its
+first scale-up's lag and measured stages, every scale-up's mean and largest lag, the counts of
+scale-ups and downs, the replicas paid for), over the run or within one phase; the
 expression's arithmetic follows precedence and parentheses; a value inside the bounds passes,
 outside fails, missing is inconclusive naming what is missing, a division by zero is inconclusive;
 an invalid run withholds every verdict, a phase whose load generator fell behind those that read
@@ -16,13 +18,21 @@ from schema import expressions
 SUMMARY = {
     "run": {"validity": {"status": "valid"}},
     "phases": [
-        {"name": "calm", "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 20.0},
+        {"name": "calm", "start": 0.0, "end": 60.0, "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 20.0},
          "server": {"inference": {"arrival_rate_per_second": 20.0}}},
-        {"name": "slow", "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 4.0},
+        {"name": "slow", "start": 60.0, "end": 120.0, "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 4.0},
          "server": {"inference": {"arrival_rate_per_second": 54.0}}},
     ],
-    "hpa_lag_timeline": {"scale_ups": [{"service": "inference", "lag_seconds": 31.5}]},
-    "scale_events": [{"service": "inference", "from_replicas": 3, "to_replicas": 1}],
+    "hpa_lag_timeline": {"scale_ups": [
+        {"service": "inference", "lag_seconds": 31.5, "times": {"hpa_decision": 30.0},
+         "comparison": [{"term": "sync_pickup_seconds", "measured_seconds": 6.0},
+                        {"term": "readiness_seconds", "measured_seconds": 20.5},
+                        {"term": "stabilization_seconds", "measured_seconds": None}]},
+        {"service": "inference", "lag_seconds": 99.0, "times": {"hpa_decision": 100.0},
+         "comparison": [{"term": "readiness_seconds", "measured_seconds": 99.0}]}]},
+    "scale_events": [{"time": 110.0, "service": "inference", "from_replicas": 3, "to_replicas": 1}],
+    "cost": {"span_seconds": 120.0, "services": {"inference": {
+        "replica_seconds": 240.0, "peak_replicas": 3, "by_phase": {"calm": 60.0, "slow": 180.0}}}},
     "predictions": [
         {"check": "mmc_mean_response", "subject": "inference", "phase": "slow", "measured": 0.11, "predicted": 0.1,
          "error": 0.1, "verdict": "pass"},
@@ -47,7 +57,17 @@ def criterion(measure, **bounds):
                  id="max-and-min"),
     pytest.param("slow.client.throughput_per_second / calm.client.throughput_per_second - 1", -0.8, id="recovery"),
     pytest.param("hpa.inference.lag_seconds", 31.5, id="hpa-lag"),
-    pytest.param("hpa.inference.scale_ups + hpa.inference.scale_downs", 2.0, id="hpa-counts"),
+    pytest.param("hpa.inference.scale_ups + hpa.inference.scale_downs", 3.0, id="hpa-counts"),
+    pytest.param("hpa.inference.readiness_seconds / hpa.inference.lag_seconds", 20.5 / 31.5, id="hpa-lag-stage"),
+    pytest.param("hpa.inference.mean_lag_seconds", (31.5 + 99.0) / 2, id="hpa-mean-lag"),
+    pytest.param("hpa.inference.max_lag_seconds", 99.0, id="hpa-max-lag"),
+    pytest.param("slow.hpa.inference.lag_seconds + slow.hpa.inference.readiness_seconds", 198.0,
+                 id="phase-first-lag-is-the-first-decided-in-it"),
+    pytest.param("calm.hpa.inference.scale_ups * 10 + slow.hpa.inference.scale_ups", 11.0, id="phase-scale-ups"),
+    pytest.param("calm.hpa.inference.scale_downs * 10 + slow.hpa.inference.scale_downs", 1.0, id="phase-scale-downs"),
+    pytest.param("hpa.inference.mean_replicas", 2.0, id="run-mean-replicas"),
+    pytest.param("slow.hpa.inference.mean_replicas / calm.hpa.inference.mean_replicas", 3.0, id="phase-mean-replicas"),
+    pytest.param("hpa.inference.peak_replicas", 3.0, id="peak-replicas"),
     pytest.param("checks.mmc_mean_response.inference.slow.abs_error", 0.1, id="check-error"),
     pytest.param("checks.retry_amplification.envoy-inference.slow.predicted", 1.25, id="check-slug-subject"),
     pytest.param("checks.mmc_mean_response.fail + checks.mmc_mean_response.pass", 2.0, id="check-verdict-counts"),
@@ -77,6 +97,27 @@ def test_a_missing_value_or_a_zero_division_is_inconclusive_and_says_why():
     assert zero["verdict"] == compare.INCONCLUSIVE  # calm.client.p99_ms is missing too: either way, no verdict
     divide = criteria.judge(criterion("calm.client.throughput_per_second / 0", at_most=1), SUMMARY, status="valid")
     assert divide["verdict"] == compare.INCONCLUSIVE and "divides by zero" in divide["says"]
+
+
+def test_a_lag_stage_the_first_scale_up_did_not_measure_is_inconclusive():
+    for measure in ("hpa.inference.metric_pipeline_seconds", "hpa.formatter.readiness_seconds"):
+        row = criteria.judge(criterion(measure, at_most=60), SUMMARY, status="valid")
+        assert row["verdict"] == compare.INCONCLUSIVE and "no scale-up of" in row["says"]
+    for field in ("boot_seconds", "times"):  # not a number of the timeline, or no number at all
+        unknown = criteria.judge(criterion(f"hpa.inference.{field}", at_most=60), SUMMARY, status="valid")
+        assert unknown["verdict"] == compare.INCONCLUSIVE and "is no HPA measurement" in unknown["says"]
+
+
+def test_hpa_figures_a_phase_or_the_run_lacks_are_inconclusive_and_say_which():
+    cases = {"slow.hpa.inference.sync_pickup_seconds": "no scale-up of inference in slow with a sync_pickup",
+             "calm.hpa.inference.peak_replicas": "counted over the whole run",
+             "hpa.formatter.mean_replicas": "no replica count of formatter",
+             "slow.hpa.formatter.lag_seconds": "no scale-up of formatter in slow",
+             "slow.hpa.inference": "an hpa path is [<phase>.]hpa.<service>."}
+    for measure, says in cases.items():
+        row = criteria.judge(criterion(measure, at_most=60), SUMMARY, status="valid")
+        assert row["verdict"] == compare.INCONCLUSIVE, measure
+        assert says in row["says"], row["says"]
 
 
 def test_an_invalid_run_withholds_the_verdict_but_keeps_the_measurement():
