@@ -15,10 +15,11 @@ from deploy.local import processes
 
 
 def describe(cleanups: list[processes.Cleanup]) -> list[str]:
-    """One line per run that was live or had orphans; runs with nothing left say nothing."""
+    """One line per run that was live or had orphans; runs with nothing left, or run earlier by the
+    calling runner itself, say nothing."""
     lines = []
     for cleanup in cleanups:
-        if cleanup.live:
+        if cleanup.live and not cleanup.ours:
             lines.append(f"left alone: {cleanup.run_dir.name} is still running")
         elif cleanup.stopped:
             pids = ", ".join(map(str, cleanup.stopped))

@@ -225,6 +225,8 @@ class Cleanup:
     live: bool
     """The run's runner still lives: nothing of it was touched."""
     stopped: tuple[int, ...] = ()
+    ours: bool = False
+    """The run's runner is the calling process (an earlier run of ``--all-variants``): finished, not live."""
 
 
 def read_record(pids_path: pathlib.Path) -> tuple[Identity | None, dict[str, Identity]]:
@@ -249,7 +251,7 @@ def stop_orphans(pids_path: pathlib.Path, *, grace_seconds: float = 5.0) -> Clea
     run_dir = pids_path.parent
     runner, children = read_record(pids_path)
     if runner is not None and runner.is_alive():
-        return Cleanup(run_dir, live=True)
+        return Cleanup(run_dir, live=True, ours=runner.pid == os.getpid())
     alive = [identity for identity in children.values() if identity.is_alive()]
     for identity in alive:
         _signal_group(identity.pid, signal.SIGTERM)

@@ -44,14 +44,39 @@ def test_pids_json_names_the_runner_and_each_child_by_identity(tmp_path):
         child.stop(grace_seconds=1)
 
 
+def recorded_as_runner(pids_path: pathlib.Path, pid: int) -> None:
+    """Make another live process the run's runner in its pids.json (as a second runner's run would be)."""
+    record = json.loads(pids_path.read_text())
+    process = psutil.Process(pid)
+    record["runner"] = {"pid": pid, "create_time": process.create_time(), "cmdline": process.cmdline()}
+    pids_path.write_text(json.dumps(record))
+
+
 def test_a_run_whose_runner_lives_is_left_alone(tmp_path):
+    other_runner = subprocess.Popen(["sleep", "30"])
+    table = processes.ProcessTable(tmp_path / "pids.json")
+    child = table.start(name="replica", argv=["sleep", "30"], log_path=tmp_path / "replica.log")
+    try:
+        wait_for(lambda: psutil.Process(other_runner.pid).cmdline() == ["sleep", "30"], "the runner's exec")
+        recorded_as_runner(tmp_path / "pids.json", other_runner.pid)
+        result = processes.stop_orphans(tmp_path / "pids.json")
+        assert result.live and not result.ours and result.stopped == ()
+        assert child.is_running()
+        assert cleanup.describe([result]) == [f"left alone: {tmp_path.name} is still running"]
+    finally:
+        child.stop(grace_seconds=1)
+        other_runner.kill()
+        other_runner.wait()
+
+
+def test_an_earlier_run_of_the_calling_runner_is_untouched_and_not_called_running(tmp_path):
     table = processes.ProcessTable(tmp_path / "pids.json")  # the runner is this test process
     child = table.start(name="replica", argv=["sleep", "30"], log_path=tmp_path / "replica.log")
     try:
         result = processes.stop_orphans(tmp_path / "pids.json")
-        assert result.live and result.stopped == ()
+        assert result.live and result.ours and result.stopped == ()
         assert child.is_running()
-        assert cleanup.describe([result]) == [f"left alone: {tmp_path.name} is still running"]
+        assert cleanup.describe([result]) == []
     finally:
         child.stop(grace_seconds=1)
 
