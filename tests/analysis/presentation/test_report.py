@@ -51,7 +51,7 @@ def test_the_report_writes_tidy_tables_and_every_plot(built):
     run, paths = built
     header = (run / "tables" / "requests.csv").read_text().splitlines()[0]
     assert header == ("intended_start,finished,latency_seconds,status,attempts,phase,outcome,send_lag_seconds,"
-                      "answered_attempts,accepted_attempts,withheld")
+                      "answered_attempts,accepted_attempts,withheld,request_class")
     assert (run / "tables" / "service_series.csv").read_text().count("\n") > 100
     for name in ("latency", "throughput", "in_flight", "replicas", "utilisation", "retries", "overflow"):
         assert paths[f"plot_{name}"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
