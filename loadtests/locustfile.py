@@ -260,10 +260,10 @@ class OpenLoopClient(FastHttpUser):
                 return  # answered: a success, or a client error no retry would change
 
     def attempt(self, body: dict, budget_seconds: float) -> tuple[int, str, float]:
-        """Send one attempt telling the server the time it has: (status, outcome, latency), status 0
-        when no answer came."""
+        """Send one attempt telling the server the time it has (unless ``client.propagate_deadline``
+        is off): (status, outcome, latency), status 0 when no answer came."""
         actual = time.time()
-        headers = {DEADLINE_HEADER: str(int(budget_seconds * 1000))}
+        headers = {DEADLINE_HEADER: str(int(budget_seconds * 1000))} if CLIENT["propagate_deadline"] else {}
         with self.client.post("/v1/work", json=body, headers=headers, name="/v1/work",
                               catch_response=True) as response:
             latency = time.time() - actual

@@ -293,7 +293,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), pl
         try:
             finish(run_dir, backend, events, table=table, started=started, interrupted=interrupted_by is not None,
                    analyze=measured, write=write, autoscaler=autoscaler, prometheus_bin=tools.get("prometheus"),
-                   faults=faults)
+                   faults=faults, drain_seconds=0.0 if interrupted_by is not None else drain_bound_seconds(scenario))
         finally:
             restore_signal_handlers(previous_handlers)
     return Outcome(run_dir, interrupted_by is not None, interrupted_by)
@@ -450,11 +450,21 @@ class PhaseFollower:
         self.seen = len(lines)
 
 
+def drain_bound_seconds(scenario) -> float:
+    """How long the stack may take to finish its work after the load stopped: the longest route
+    timeout of any proxy (no request outlives its proxy's route), plus a few scrapes."""
+    routes = [scenario.envoy.route_timeout_seconds] + [
+        spec.envoy.route_timeout_seconds for spec in scenario.services.values() if spec.envoy is not None]
+    return min(max(routes) + 5.0, 120.0)
+
+
 def finish(run_dir: pathlib.Path, backend: backend_module.Backend, events: events_module.EventLog, *,
            table: processes.ProcessTable, started: float, interrupted: bool, analyze: bool,
            write: Callable[[str], None], autoscaler: autoscaling.Autoscaler | None = None,
-           prometheus_bin: str | None = None, faults: chaos.FaultExecutor | None = None) -> None:
-    """Stop the load, the faults and the autoscaler, dump Prometheus, tear down (always), then analyze."""
+           prometheus_bin: str | None = None, faults: chaos.FaultExecutor | None = None,
+           drain_seconds: float = 10.0) -> None:
+    """Stop the load, the faults and the autoscaler, let the stack drain (up to ``drain_seconds``),
+    dump Prometheus, tear down (always), then analyze."""
     dumped = False
     try:
         if faults is not None:
@@ -471,7 +481,12 @@ def finish(run_dir: pathlib.Path, backend: backend_module.Backend, events: event
                 alive = api.is_ready()
         if alive:
             load_ended = time.time()
-            if not collecting.wait_for_final_scrape(backend.prometheus_url, after=load_ended):
+            remaining = collecting.wait_until_drained(backend.prometheus_url, after=load_ended,
+                                                      timeout_seconds=drain_seconds)
+            if remaining != 0:
+                write(f"warning: {remaining:.0f} requests were still in flight in the stack {drain_seconds:.0f} s "
+                      "after the load stopped; the flow check allows for them")
+            if not collecting.wait_for_final_scrape(backend.prometheus_url, after=time.time()):
                 write("warning: Prometheus did not scrape every target once more after the load; "
                       "the last second of counts may be missing")
             failed = collecting.dump_ranges(backend.prometheus_url, run_dir / "prometheus",

@@ -367,6 +367,11 @@ class Client(Strict):
     """Overall deadline of a request, from its intended start: no attempt or back-off after it, and
     each attempt tells the server the time left (``x-tailstorm-deadline-ms``). None: attempts are
     bounded by ``timeout_seconds`` each and nothing more."""
+    propagate_deadline: bool = True
+    """Tell the server each attempt's time left (``x-tailstorm-deadline-ms``), so a replica drops
+    work whose caller has given up (a 504 when it leaves the queue too late). False: the naive client
+    of a retry storm, whose server keeps working on attempts nobody waits for (the entry then
+    assumes its ``default_deadline_seconds``)."""
     max_in_flight: int = pydantic.Field(512, ge=1, le=10_000)
     """Bound on outstanding requests; arrivals beyond it are logged as client overflow, not sent."""
     prompt_tokens: int = pydantic.Field(128, ge=1)

@@ -228,7 +228,7 @@ def validity_lines(summary: dict) -> list[str]:
 
 
 FLOW_HEADER = ["service", "sent by", "sent", "proxy received", "proxy forwarded", "proxy retries",
-               "proxy's own 503s", "replicas counted"]
+               "proxy's own 503s", "replicas counted", "in flight at the end"]
 
 
 def flow_rows(summary: dict) -> list[list[str]]:
@@ -237,7 +237,7 @@ def flow_rows(summary: dict) -> list[list[str]]:
         sent = fmt(f["sent_low"], 0) if f["sent_low"] == f["sent_high"] else f"{fmt(f['sent_low'], 0)}–{fmt(f['sent_high'], 0)}"
         rows.append([f["service"], ", ".join(f["senders"]), sent, fmt(f["proxy_received"], 0),
                      fmt(f["proxy_forwarded"], 0), fmt(f["proxy_retries"], 0), fmt(f["proxy_answered_itself"], 0),
-                     fmt(f["replicas_counted"], 0)])
+                     fmt(f["replicas_counted"], 0), fmt(f.get("in_flight_at_end", 0.0), 0)])
     return rows
 
 

@@ -1,6 +1,7 @@
 """Scenario schema and loader.
 
-Aspects: every catalog scenario loads; unknown keys and bad values are refused with the file, the
+Aspects: every catalog scenario loads, states its question and what it teaches, has pass criteria
+(each variant too) and a schedule that fits a ten-minute run; unknown keys and bad values are refused with the file, the
 dotted field and what is allowed; the call graph must be closed, acyclic and free of self-calls; a
 window that leaves nothing of a stage is refused; so is a client whose max_in_flight cannot carry a
 stage's rate even through an idle chain; the CLI exits 2 on a bad file and 0 on a good one, with
@@ -23,6 +24,21 @@ def test_every_catalog_scenario_loads(path):
     loaded = scenario.load_scenario(path)
     assert loaded.name == path.stem
     assert loaded.duration_seconds > 0
+
+
+MAX_RUN_SECONDS = 10 * 60
+"""A catalog run (each variant too) fits in ten minutes of wall clock on a laptop."""
+SETUP_AND_DRAIN_SECONDS = 90
+"""Start-up, the drain after the load and the report: about a minute and a half here, on 2 cores."""
+
+
+@pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
+def test_every_catalog_scenario_states_its_purpose_and_decides_it_in_under_ten_minutes(path):
+    base = scenario.load_scenario(path)
+    for loaded in [base] + [scenario.load_scenario(path, variant=v) for v in base.variants]:
+        assert loaded.description and loaded.story and loaded.story.question and loaded.story.teaches
+        assert loaded.story.criteria, f"{loaded.name} {loaded.variant or ''}: no pass criterion decides its point"
+        assert loaded.duration_seconds + SETUP_AND_DRAIN_SECONDS <= MAX_RUN_SECONDS
 
 
 def write(tmp_path: pathlib.Path, name: str, text: str) -> pathlib.Path:
@@ -156,6 +172,14 @@ def test_the_cli_validates_a_good_scenario():
     result = run_cli("validate", "chaos-spike")
     assert result.returncode == 0
     assert "chaos-spike: valid" in result.stdout
+
+
+def test_the_catalog_listing_names_every_scenario_and_each_variant_under_it():
+    lines = run_cli("scenarios").stdout.splitlines()
+    names = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert names == [path.stem for path in CATALOG]
+    storm = lines.index(next(line for line in lines if line.startswith("retry-storm ")))
+    assert [line.split()[1] for line in lines[storm + 1:storm + 4]] == ["budget", "adaptive", "deadlines"]
 
 
 STORY = """
