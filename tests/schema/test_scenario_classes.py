@@ -7,7 +7,7 @@ run's ``effective_services``; refused, each with its field named and the fix: sh
 sum to 1 (also a stage's override), a class named twice, a class name a criterion path cannot
 carry, a bad tenant name, a stage override naming no declared class or given without classes, a
 tenant limit for a tenant no class sends, a default limit when no class has a tenant, a criterion
-reading a class that does not exist; the
+reading a class that does not exist; a variant replaces the limits and the criteria whole; the
 CLI says it in one sentence with exit 2.
 """
 import copy
@@ -119,6 +119,14 @@ def test_a_criterion_may_read_a_class_and_a_tenants_refusals(tmp_path):
         {"name": "c", "says": "{value}", "measure": "surge.client.classes.a.p99_ms / calm.client.classes.a.p99_ms "
                                                     "+ surge.server.inference.tenant_rejected.b", "at_most": 2}]}))
     assert scenario.load_scenario(write(tmp_path, document)).story.criteria[0].name == "c"
+
+
+def test_a_variant_replaces_the_limits_and_the_criteria_whole():
+    base = scenario.load_scenario("noisy-neighbour")
+    bulkheads = scenario.load_scenario("noisy-neighbour", variant="bulkheads")
+    assert base.services["inference"].tenant_limits is None
+    assert bulkheads.effective_services()["inference"]["tenant_limits"] == {"b": 5}
+    assert {c.name for c in bulkheads.story.criteria}.isdisjoint({c.name for c in base.story.criteria})
 
 
 def test_the_cli_refuses_a_bad_mix_in_one_sentence_with_exit_2(tmp_path):
