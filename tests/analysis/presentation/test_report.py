@@ -16,6 +16,7 @@ import shutil
 import pytest
 
 from analysis.presentation import plotting, report
+from analysis.verdicts import validity
 from orchestration import cli
 
 SMOKE_RUN = pathlib.Path(__file__).parents[1] / "data" / "smoke-run"
@@ -132,3 +133,13 @@ def test_a_run_without_classes_has_no_class_table_and_no_class_plot(built):
     markdown = (run / "report.md").read_text()
     assert "Request classes" not in markdown and "Tenant bulkheads" not in markdown
     assert "plot_classes" not in paths
+
+
+def test_an_explained_reason_reads_as_a_note_and_a_defect_by_its_severity():
+    verdict = {"status": validity.DEGRADED, "reasons": [
+        validity.reason(validity.VALID, "flow", "flow not conserved at inference: 27 lost (accounted for by a kill)"),
+        validity.reason(validity.DEGRADED, "generator", "the load generator fell behind in spike")]}
+    first, note, defect = report.validity_lines({"run": {"validity": verdict}})
+    assert first.startswith("Run validity: DEGRADED — ")
+    assert note == "Noted, no defect: flow not conserved at inference: 27 lost (accounted for by a kill)"
+    assert defect == "DEGRADED: the load generator fell behind in spike"
