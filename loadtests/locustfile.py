@@ -17,13 +17,18 @@ so the merged arrivals are the scenario's process. The clock starts once every w
 spawned: the master (or the single local process) then sends every process the same start time
 a moment ahead, and writes each stage's start to ``phases.jsonl`` when it comes.
 
+Request classes (``client.classes``): each arrival draws its class from a seeded stream of its
+own (``loadtests/classes.py``), so the arrival times are those of the same scenario without
+classes; the class sets the body's tenant, priority and token counts. Without classes every
+request sends the client's token counts and nothing else.
+
 Every attempt goes to ``requests.csv`` (a further worker w: ``requests-<w>.csv``): intended start,
-actual start, latency, status, attempt, phase, outcome, and the request's number in that log. Rows
-are buffered and flushed every FLUSH_INTERVAL_SECONDS and on every exit path (end of the run,
-SIGTERM, a crash), not per row: a flush per request capped the rate. A SIGKILL loses at most the
-last interval. Retries follow the client's retry policy (services/common/retrying.py); an attempt it
-withholds (throttled, retry budget spent, no time left) is a row with that outcome and no actual
-start.
+actual start, latency, status, attempt, phase, outcome, the request's number in that log, and its
+class (empty without classes). Rows are buffered and flushed every
+FLUSH_INTERVAL_SECONDS and on every exit path (end of the run, SIGTERM, a crash), not per row: a
+flush per request capped the rate. A SIGKILL loses at most the last interval. Retries follow the
+client's retry policy (services/common/retrying.py); an attempt it withholds (throttled, retry
+budget spent, no time left) is a row with that outcome and no actual start.
 
 Environment: TAILSTORM_SCENARIO_JSON (the resolved scenario), TAILSTORM_LOCUST_DIR (output),
 TAILSTORM_DISPATCHERS (the number of Locust processes that generate load, default 1).
@@ -44,7 +49,7 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from loadtests import shapes
+from loadtests import classes, shapes
 from services.common import retrying
 
 SCENARIO = json.loads(pathlib.Path(os.environ["TAILSTORM_SCENARIO_JSON"]).read_text(encoding="utf-8"))
@@ -54,8 +59,10 @@ STAGES = SCENARIO["stages"]
 CLOSED = CLIENT.get("kind") == "closed"
 DEADLINE_HEADER = "x-tailstorm-deadline-ms"
 DISPATCHERS = int(os.environ.get("TAILSTORM_DISPATCHERS", "1"))
-COLUMNS = ["intended_start", "actual_start", "latency_seconds", "status", "attempt", "phase", "outcome", "request"]
-"""``request`` numbers the requests of one process's log: a burst's requests share an intended start."""
+COLUMNS = ["intended_start", "actual_start", "latency_seconds", "status", "attempt", "phase", "outcome", "request",
+           "class"]
+"""``request`` numbers the requests of one process's log (a burst's requests share an intended start);
+``class`` names the request's class of ``client.classes`` (empty without classes)."""
 FLUSH_INTERVAL_SECONDS = 0.1
 START_LEAD_SECONDS = 0.25
 """How far ahead of "every worker has spawned" the common start lies: time for the start message
@@ -70,6 +77,8 @@ FINISHED_UNITS = []
 LOGS = []
 RETRIES = retrying.ClientState(retrying.Policy.from_settings(retries=CLIENT["retries"], retry=CLIENT.get("retry")))
 """The client's retry policy and its state (budget, throttle) across all its requests."""
+MIX = classes.Mix(CLIENT, STAGES)
+"""The client's request classes and each stage's shares of them."""
 LONGEST_REQUEST_SECONDS = retrying.longest_request_seconds(
     RETRIES.policy, timeout_seconds=CLIENT["timeout_seconds"], deadline_seconds=CLIENT.get("deadline_seconds"))
 
@@ -88,9 +97,9 @@ class RequestLog:
     def write(self, *row) -> None:
         self._writer.writerow(row)
 
-    def next_request(self) -> "RequestRows":
+    def next_request(self, request_class: dict | None) -> "RequestRows":
         self._requests += 1
-        return RequestRows(self, self._requests)
+        return RequestRows(self, self._requests, request_class)
 
     def flush(self) -> None:
         if not self._file.closed:
@@ -103,13 +112,16 @@ class RequestLog:
 
 
 class RequestRows:
-    """The rows of one request (its attempts) in a log: each row gets the request's number."""
+    """The rows of one request (its attempts) in a log: each row gets the request's number and class;
+    ``body`` is what each of its attempts sends."""
 
-    def __init__(self, log: RequestLog, number: int) -> None:
+    def __init__(self, log: RequestLog, number: int, request_class: dict | None) -> None:
         self._log, self._number = log, number
+        self._class = request_class["name"] if request_class else ""
+        self.body = MIX.body(request_class)
 
     def write(self, *row) -> None:
-        self._log.write(*row, self._number)
+        self._log.write(*row, self._number, self._class)
 
 
 def flush_logs(**_) -> None:
@@ -212,10 +224,11 @@ class OpenLoopClient(FastHttpUser):
         worker = worker_index(self.environment)
         # each worker its own stream; a single local process keeps the scenario's seed
         rng = random.Random(SCENARIO["seed"] + worker)
+        class_rng = classes.class_rng(SCENARIO["seed"], worker)  # apart: the arrival times stay the same
         for stage, offset in shapes.arrivals(STAGES, rng, worker=worker, workers=DISPATCHERS):
             intended = start + stage.started_at_seconds + offset  # the phase's recorded start + offset
             wait_until(intended)
-            request = requests.next_request()
+            request = requests.next_request(MIX.draw(stage.index, class_rng))
             if pool.full():
                 request.write(intended, "", "", 0, 0, stage.name, "client_overflow")
                 continue
@@ -228,7 +241,7 @@ class OpenLoopClient(FastHttpUser):
     def send(self, requests: RequestRows, intended: float, phase: str) -> None:
         """One request: its attempts as the retry policy decides (services/common/retrying.py), one
         row each; an attempt the policy withholds is a row with its reason and no actual start."""
-        body = {"prompt_tokens": CLIENT["prompt_tokens"], "output_tokens": CLIENT["output_tokens"]}
+        body = requests.body
         deadline = CLIENT.get("deadline_seconds")
         attempts = retrying.Attempts(RETRIES, deadline_at=intended + deadline if deadline else None, rng=RETRY_RNG)
         while (step := attempts.next(time.time())) is not None:
@@ -278,9 +291,11 @@ class ClosedLoopUser(FastHttpUser):
         start = START.get()
         requests = request_log(self.environment)
         rng = random.Random(f"{SCENARIO['seed']}-{worker_index(self.environment)}-{id(self)}")
+        class_rng = random.Random(f"{SCENARIO['seed']}-classes-{worker_index(self.environment)}-{id(self)}")
         think = CLIENT.get("think_time_seconds") or 0.0
         while (stage := shapes.stage_at(STAGES, max(0.0, time.time() - start))) is not None:
-            self.send(requests.next_request(), time.time(), stage.name)  # intended = sent: no schedule
+            request = requests.next_request(MIX.draw(stage.index, class_rng))
+            self.send(request, time.time(), stage.name)  # intended = sent: no schedule
             if think > 0:
                 gevent.sleep(rng.expovariate(1 / think))
         report_finished(self.environment)

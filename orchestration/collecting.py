@@ -33,6 +33,8 @@ QUERIES = {
     "servers": "sum by (service, replica) (tailstorm_servers)",
     "ready": "sum by (service, replica) (tailstorm_ready)",
     "shed": "sum by (service, replica, reason) (tailstorm_shed_total)",
+    # per-tenant bulkheads: requests a replica answered 429 because their tenant was at its limit
+    "tenant_rejected": "sum by (service, replica, tenant) (tailstorm_tenant_rejected_total)",
     "cpu_seconds": f"sum by (service, replica) (process_cpu_seconds_total{{{prometheus_client.app_selector()}}})",
     "up": "max by (job, instance, service, replica, proxy) (up)",
     "envoy_pending_overflow": "sum by (envoy_cluster_name) (envoy_cluster_upstream_rq_pending_overflow)",

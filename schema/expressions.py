@@ -3,7 +3,8 @@
 A criterion measures an expression over a run's measurements, for example
 ``spike.server.inference.arrival_rate_per_second / spike.client.offered_rate_per_second``: numbers,
 ``+ - * /``, parentheses, ``max(…, …)`` and ``min(…, …)``, and dotted paths. A path starts with a phase name and walks that phase's
-summary (``client.<field>``, ``server.<service>.<field>``, ``envoy.<service>.<field>``,
+summary (``client.<field>``, ``client.classes.<class>.<field>`` for one request class,
+``server.<service>.<field>``, ``server.<service>.tenant_rejected.<tenant>``, ``envoy.<service>.<field>``,
 ``generator.<field>``, or ``hpa.<service>.<field>``: the HPA figures within that phase), starts with
 ``hpa`` and names a service of the HPA-lag timeline (``hpa.<service>.lag_seconds``, ``.scale_ups``,
 ``.readiness_seconds``, ``.mean_replicas``, …), or starts with ``checks`` and names a prediction

@@ -114,6 +114,12 @@ class ServiceSpec(Strict):
     shards: int | None = pydantic.Field(None, ge=1, le=64)
     calls: tuple[service_settings.Call, ...] | None = None
     ready_after_seconds: float = pydantic.Field(0.0, ge=0, le=600)
+    tenant_limits: dict[service_settings.Tenant, typing.Annotated[int, pydantic.Field(ge=1, le=100_000)]] | None = None
+    """Per-tenant bulkheads of each replica: tenant → the most of its requests one replica holds at
+    once; one more is answered 429 at once (services/common/working.py ``TenantBulkhead``). Each
+    tenant named must be sent by a ``client.classes`` entry."""
+    tenant_limit_default: int | None = pydantic.Field(None, ge=1, le=100_000)
+    """The per-replica cap of every tenant not under ``tenant_limits``; none: those are not capped."""
     envoy: EnvoySettings | None = None
     """Overrides the scenario-wide ``envoy`` block for this service's proxy."""
 
@@ -242,6 +248,11 @@ class Stage(Strict):
     square: Square | None = None
     burst: Burst | None = None
     trace: Trace | None = None
+    classes: dict[str, typing.Annotated[float, pydantic.Field(ge=0, le=1)]] | None = None
+    """This stage's shares of ``client.classes`` in place of their own ``share`` (class name →
+    share, summing to 1; a class left out gets none of this stage's arrivals). A class's rate in
+    the stage is the stage's rate × its share, so one tenant can surge while another stays
+    constant: 20 req/s at {a: 0.5, b: 0.5}, then 80 req/s at {a: 0.125, b: 0.875} keeps a at 10/s."""
 
     @pydantic.model_validator(mode="wrap")
     @classmethod
@@ -292,6 +303,41 @@ def shapes_module():
     return shapes
 
 
+class RequestClass(Strict):
+    """One class of the client's requests: who sends it (``tenant``), how urgent it is
+    (``priority``) and how large (token counts). Each arrival draws its class independently with
+    probability ``share`` (a stage's ``classes`` may override the shares), so each class's arrivals
+    are the stage's process thinned by its share: for Poisson arrivals, independent Poisson
+    processes at rate × share (the splitting property)."""
+
+    name: str = pydantic.Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)
+    """How the report and the criteria name it (``<phase>.client.classes.<name>.p99_ms``)."""
+    share: float = pydantic.Field(ge=0, le=1)
+    """Its share of the arrivals; the classes' shares sum to 1."""
+    tenant: service_settings.Tenant | None = None
+    """Sent as the request's ``tenant`` (every hop's bulkhead reads it); none: no tenant."""
+    priority: Literal["interactive", "batch"] | None = None
+    """Sent as the request's ``priority`` (the GPU engine's ``policy: priority`` admits interactive
+    first); none: the service's default, interactive."""
+    prompt_tokens: int | None = pydantic.Field(None, ge=1, le=1_000_000)
+    """Its prompt length; none: the client's ``prompt_tokens``."""
+    output_tokens: int | None = pydantic.Field(None, ge=1, le=100_000)
+    """Its output length; none: the client's ``output_tokens``."""
+
+
+SHARE_SLACK = 1e-6
+"""How far from 1 a sum of shares may be (decimal fractions such as 0.1 + 0.2 are not exact)."""
+
+
+def shares_problem(shares: dict[str, float]) -> str | None:
+    """Why these class shares cannot be used (they must sum to 1), or None."""
+    total = sum(shares.values())
+    if abs(total - 1) > SHARE_SLACK:
+        return (f"the shares sum to {total:g}; each is its class's share of the arrivals, so they must sum to 1: "
+                "adjust them")
+    return None
+
+
 class Client(Strict):
     """How Locust behaves.
 
@@ -330,6 +376,30 @@ class Client(Strict):
     """Bound on outstanding requests; arrivals beyond it are logged as client overflow, not sent."""
     prompt_tokens: int = pydantic.Field(128, ge=1)
     output_tokens: int = pydantic.Field(64, ge=1)
+    classes: tuple[RequestClass, ...] | None = pydantic.Field(None, min_length=1)
+    """Request classes (tenants, priorities, sizes), each arrival drawing one by its share
+    (loadtests/classes.py); none: one class, every request the same, as without this key."""
+
+    @pydantic.model_validator(mode="after")
+    def _classes_are_a_mix(self) -> "Client":
+        if self.classes is None:
+            return self
+        names = [c.name for c in self.classes]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"classes: {', '.join(twice)} named more than once; give each class its own name")
+        problem = shares_problem({c.name: c.share for c in self.classes})
+        if problem:
+            raise ValueError(f"classes: {problem}")
+        return self
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes or ()]
+
+    @property
+    def tenants(self) -> set[str]:
+        return {c.tenant for c in self.classes or () if c.tenant is not None}
 
     @pydantic.model_validator(mode="after")
     def _users_only_when_closed(self) -> "Client":
@@ -684,6 +754,50 @@ class Scenario(Strict):
         return self
 
     @pydantic.model_validator(mode="after")
+    def _criteria_read_known_classes(self) -> "Scenario":
+        for criterion in (self.story.criteria if self.story else ()):
+            for path in expressions.paths(expressions.parse(criterion.measure)):
+                parts = path.parts
+                if parts[1:3] != ("client", "classes"):
+                    continue
+                if len(parts) < 5 or parts[3] not in self.client.class_names:
+                    known = ", ".join(self.client.class_names) or "none: client.classes is not set"
+                    raise ValueError(f"story.criteria.{criterion.name}.measure: {'.'.join(parts)!r} names no client "
+                                     f"class; write <phase>.client.classes.<class>.<field> with a class of "
+                                     f"client.classes ({known})")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _stage_classes_are_declared(self) -> "Scenario":
+        for stage in self.stages:
+            if stage.classes is None:
+                continue
+            where = f"stages: stage {stage.name!r}: classes"
+            unknown = [name for name in stage.classes if name not in self.client.class_names]
+            if unknown:
+                known = ", ".join(self.client.class_names) or "none: set client.classes first"
+                verb = "is no class" if len(unknown) == 1 else "are no classes"
+                raise ValueError(f"{where}: {', '.join(unknown)} {verb} of client.classes ({known})")
+            problem = shares_problem(stage.classes)
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _bulkheads_cap_sent_tenants(self) -> "Scenario":
+        tenants = self.client.tenants
+        for name, spec in self.services.items():
+            for tenant in spec.tenant_limits or {}:
+                if tenant not in tenants:
+                    known = ", ".join(sorted(tenants)) or "none: no client class has a tenant"
+                    raise ValueError(f"services.{name}.tenant_limits: no client class sends tenant {tenant!r} "
+                                     f"(tenants sent: {known}); name a tenant of client.classes")
+            if spec.tenant_limit_default is not None and not tenants:
+                raise ValueError(f"services.{name}.tenant_limit_default: no client class sends a tenant, so nothing "
+                                 "would be capped; give client.classes tenants, or remove it")
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _stages_can_be_measured(self) -> "Scenario":
         trimmed = self.window.warmup_seconds + self.window.cooldown_seconds
         for stage in self.stages:
@@ -763,7 +877,8 @@ class Scenario(Strict):
         each backend points them at the callee's proxy."""
         spec = self.services[service]
         settings = {"service": service, "ready_after_seconds": spec.ready_after_seconds}
-        settings.update(spec.model_dump(include={"servers", "queue_limit", "work", "shards", "service_time", "gpu"},
+        settings.update(spec.model_dump(include={"servers", "queue_limit", "work", "shards", "service_time", "gpu",
+                                                 "tenant_limits", "tenant_limit_default"},
                                         exclude_none=True, mode="json"))
         if spec.calls is not None:
             settings["calls"] = [call.model_dump(exclude={"url"}) for call in spec.calls]
@@ -790,7 +905,8 @@ class Scenario(Strict):
         ``scenario.json``: the analysis reads queue limits and service times there, never guesses."""
         effective = {name: service_settings.effective(name, {k: v for k, v in self.replica_settings(name).items()
                                                               if k != "calls"}) for name in self.services}
-        return {name: s.model_dump(include={"servers", "queue_limit", "work", "shards", "service_time"}, mode="json")
+        return {name: s.model_dump(include={"servers", "queue_limit", "work", "shards", "service_time", "tenant_limits",
+                                            "tenant_limit_default"}, mode="json")
                 for name, s in effective.items()}
 
 

@@ -1,7 +1,7 @@
 """Two runs side by side: ``tailstorm compare RUN_A RUN_B``. Pure, apart from reading summaries.
 
 Phases are matched by name, prediction rows by (check, subject, phase). For each matched phase the
-client's and every service's headline numbers are shown with the change; for each prediction the
+client's (and each request class's) and every service's headline numbers are shown with the change; for each prediction the
 two measurements and verdicts, flagging verdicts that changed. A phase or row present in only one
 run is listed with a dash on the other side, so nothing disappears silently.
 """
@@ -52,6 +52,7 @@ def diff(a: dict, b: dict) -> dict:
         rows = []
         for key, label in CLIENT_METRICS:
             rows.append(metric_row("client", label, pa and pa["client"].get(key), pb and pb["client"].get(key)))
+        rows += class_rows(pa, pb)
         slo_a = (pa or {}).get("client", {}).get("slo") or {}
         slo_b = (pb or {}).get("client", {}).get("slo") or {}
         if slo_a or slo_b:
@@ -78,6 +79,15 @@ def diff(a: dict, b: dict) -> dict:
     cost_a, cost_b = a.get("cost") or {}, b.get("cost") or {}
     return {"a": a["run"], "b": b["run"], "phases": phases, "predictions": predictions,
             "cost": [metric_row("run", label, cost_a.get(k), cost_b.get(k)) for k, label in COST_METRICS]}
+
+
+def class_rows(pa: dict | None, pb: dict | None) -> list[dict]:
+    """The client's headline numbers per request class (``client.classes``), scope ``class <name>``,
+    and its 429s: how a change moved the wait from one class to another (priority-vs-fifo)."""
+    mine = lambda p: (p or {}).get("client", {}).get("classes") or {}  # noqa: E731
+    names = list(mine(pa)) + [n for n in mine(pb) if n not in mine(pa)]
+    return [metric_row(f"class {name}", label, (mine(pa).get(name) or {}).get(key), (mine(pb).get(name) or {}).get(key))
+            for name in names for key, label in CLIENT_METRICS + (("rejected", "refused 429"),)]
 
 
 def number(value) -> str:

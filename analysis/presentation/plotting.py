@@ -5,7 +5,8 @@ where the eye expects it, hatches the windows the testbed itself was broken: an 
 Prometheus outage, or a stretch Prometheus scraped nothing (analysis/verdicts/validity.py), and
 marks each window of the scenario's scheduled faults with its label (``fault_windows``). Lines break at
 scrape gaps instead of drawing a zero or a straight line across them. Besides the time series: utilisation against the measured and predicted
-response time on the M/M/c curve, retry amplification by layer, and Envoy breaker overflows.
+response time on the M/M/c curve, retry amplification by layer, Envoy breaker overflows, and for a
+scenario with request classes each class's p99 and offered rate (``classes.png``).
 
 The HPA-lag waterfall (``hpa_lag.png``) comes from ``waterfall.py``, drawn when the run scaled up.
 """
@@ -82,16 +83,16 @@ def broken(times: list[float], values: list[float]) -> tuple[list[float], list[f
     return out_t, out_v
 
 
-def binned(data, values_at) -> tuple[list[float], list]:
-    """Group requests into BIN_SECONDS bins by intended start; ``values_at(requests)`` per bin."""
+def binned(data, values_at, bin_seconds: float = BIN_SECONDS) -> tuple[list[float], list]:
+    """Group requests into bins of ``bin_seconds`` by intended start; ``values_at(requests)`` per bin."""
     if not data.requests:
         return [], []
     first, last = data.requests[0].intended_start, data.requests[-1].intended_start
     bins: dict[int, list] = {}
     for request in data.requests:
-        bins.setdefault(int((request.intended_start - first) // BIN_SECONDS), []).append(request)
-    keys = range(int((last - first) // BIN_SECONDS) + 1)
-    times = [first - data.origin + (k + 0.5) * BIN_SECONDS for k in keys]
+        bins.setdefault(int((request.intended_start - first) // bin_seconds), []).append(request)
+    keys = range(int((last - first) // bin_seconds) + 1)
+    times = [first - data.origin + (k + 0.5) * bin_seconds for k in keys]
     return times, [values_at(bins.get(k, [])) for k in keys]
 
 
@@ -114,6 +115,36 @@ def quantile_ms(requests, quantile: float) -> float:
     if not values:
         return math.nan
     return values[min(len(values) - 1, math.ceil(quantile * len(values)) - 1)] * 1000
+
+
+CLASS_BIN_SECONDS = 5.0
+
+
+def classes_plot(data, path: pathlib.Path) -> bool:
+    """Per request class, the p99 latency (top) and the offered rate (bottom) over time; only for a
+    scenario with ``client.classes`` (False otherwise, nothing drawn)."""
+    names = [c["name"] for c in (data.scenario.get("client") or {}).get("classes") or []]
+    if not names:
+        return False
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    for ax in (top, bottom):
+        shade_phases(ax, data)
+    for index, name in enumerate(names):  # a class is a share of the load: wider bins hold enough of it for a p99
+        times, p99 = binned(data, lambda reqs, name=name: quantile_ms([r for r in reqs if r.request_class == name], 0.99),
+                            CLASS_BIN_SECONDS)
+        _, offered = binned(data, lambda reqs, name=name: sum(r.request_class == name for r in reqs) / CLASS_BIN_SECONDS,
+                            CLASS_BIN_SECONDS)
+        top.plot(times, p99, label=f"{name} p99", color=f"C{index}")
+        bottom.plot(times, offered, label=f"{name} offered/s", color=f"C{index}")
+    top.set_yscale("log")
+    top.set_ylabel("end-to-end p99 (ms)")
+    top.set_title(f"Per request class: p99 latency from intended start, and offered load ({CLASS_BIN_SECONDS:g} s bins)")
+    bottom.set_xlabel("seconds since start")
+    bottom.set_ylabel("arrivals per second")
+    legend(top, loc="upper right")
+    legend(bottom, loc="upper right")
+    save(fig, path)
+    return True
 
 
 def throughput_plot(data, path: pathlib.Path) -> None:
@@ -326,6 +357,8 @@ def draw_all(run, summary: dict, out_dir: pathlib.Path) -> list[pathlib.Path]:
     retry_plot(run, summary, paths["retries"])
     overflow_plot(run, summary, paths["overflow"])
     drawn = list(paths.values())
+    if classes_plot(run, out_dir / "classes.png"):
+        drawn.insert(1, out_dir / "classes.png")
     if waterfall.draw(summary, out_dir / "hpa_lag.png"):
         drawn.append(out_dir / "hpa_lag.png")
     return drawn

@@ -7,7 +7,7 @@ the stack is gone. ``python -m analysis.presentation.report RUN_DIR`` does the s
 
 Files written into the run directory:
 
-- ``summary.json``: per phase the client's and each service's measurements, every prediction row
+- ``summary.json``: per phase the client's (and each request class's) and each service's measurements, every prediction row
   (check, subject, phase, formula, measured, predicted, error, tolerance, verdict), HPA lags, cost
   and, when a learner recorded predictions, the teaching table. Non-finite numbers are ``null``.
 - ``tables/requests.csv``, ``tables/service_series.csv``, ``tables/events.csv``: tidy tables.
@@ -58,6 +58,7 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
                 "complete": bool(finished) and len(run.phases) == len(run.scenario["stages"]),
                 "environment": run.environment, "slo": run.scenario.get("slo"), "validity": verdict,
                 "client": run.scenario.get("client"),
+                "bulkheads": bulkheads(run.scenario),
                 "gpu": {name: spec["gpu"] for name, spec in run.scenario["services"].items()
                         if spec.get("work") == "gpu" and spec.get("gpu")}},
         "phases": phases,
@@ -71,6 +72,14 @@ def summarize(run: extract.Run, *, prices: cost.Prices | None = None, prediction
     summary["teaching"] = jsonable(teaching.teaching_table(summary, predictions, scenario=run.scenario,
                                                            run_started=run.origin))
     return summary
+
+
+def bulkheads(scenario: dict) -> dict:
+    """Service → its tenant bulkheads as its replicas ran them (``effective_services``), for the
+    services that have any."""
+    keys = ("tenant_limits", "tenant_limit_default")
+    return {name: {key: spec.get(key) for key in keys}
+            for name, spec in (scenario.get("effective_services") or {}).items() if any(spec.get(key) for key in keys)}
 
 
 def withhold(row: compare.Comparison, verdict: dict) -> compare.Comparison:
@@ -268,6 +277,44 @@ def service_rows(summary: dict) -> list[list[str]]:
     return rows
 
 
+CLASS_HEADER = ["phase", "class", "tenant", "priority", "share of arrivals", "offered/s", "goodput/s", "errors %",
+                "refused 429", "p50 ms", "p95 ms", "p99 ms"]
+
+
+def class_rows(summary: dict) -> list[list[str]]:
+    """Per phase and request class, the client's view of that class's requests (``client.classes``)."""
+    declared = {c["name"]: c for c in (summary["run"].get("client") or {}).get("classes") or []}
+    rows = []
+    for phase in summary["phases"]:
+        behind = (phase.get("generator") or {}).get("behind")
+        tail = (lambda v: f"{fmt(v)} (invalid)") if behind else fmt  # noqa: E731
+        for name, c in (phase["client"].get("classes") or {}).items():
+            spec = declared.get(name, {})
+            rows.append([phase["name"], name, spec.get("tenant") or "–", spec.get("priority") or "–",
+                         pct(c["arrival_share"], 1), fmt(c["offered_rate_per_second"]),
+                         fmt(c["throughput_per_second"]), pct(c["error_rate"]), fmt(c["rejected"], 0),
+                         tail(c["p50_ms"]), tail(c["p95_ms"]), tail(c["p99_ms"])])
+    return rows
+
+
+BULKHEAD_HEADER = ["phase", "service", "tenant", "limit per replica", "refused 429"]
+
+
+def bulkhead_rows(summary: dict) -> list[list[str]]:
+    """Per phase, service and tenant, what the service's tenant bulkheads refused; only for services
+    that have bulkheads (``tenant_limits``, ``tenant_limit_default``)."""
+    bulkheads = summary["run"].get("bulkheads") or {}
+    rows = []
+    for phase in summary["phases"]:
+        for service, limits in bulkheads.items():
+            refused = (phase["server"].get(service) or {}).get("tenant_rejected") or {}
+            tenants = sorted(set(limits.get("tenant_limits") or {}) | set(refused))
+            for tenant in tenants:
+                limit = (limits.get("tenant_limits") or {}).get(tenant, limits.get("tenant_limit_default"))
+                rows.append([phase["name"], service, tenant, fmt(limit, 0), fmt(refused.get(tenant, 0.0), 0)])
+    return rows
+
+
 RETRY_HEADER = ["phase", "layer", "first tries", "attempts", "attempts per request", "failed %", "throttled",
                 "over retry budget", "no time left", "Envoy retry limit"]
 
@@ -433,6 +480,12 @@ def sections(summary: dict) -> list[tuple[str, str, list[str], list[list[str]]]]
         ("Phases (client side)", "A phase whose load generator fell behind has its client-side tails marked "
          "invalid: latency counts from the intended send time, so a late generator's lag would read as the "
          "system's.", phase_header(summary), phase_rows(summary)),
+        ("Request classes (client side)", "Each request class's own view from the client (its class is in the "
+         "request log): latencies from each request's intended start; refused 429 counts its requests a tenant "
+         "bulkhead turned away.", CLASS_HEADER, class_rows(summary)),
+        ("Tenant bulkheads", "Requests each service's replicas answered 429 at once because their tenant held its "
+         "limit of concurrent requests on the replica (tailstorm_tenant_rejected_total).", BULKHEAD_HEADER,
+         bulkhead_rows(summary)),
         ("Scheduled faults", "The scenario's fault schedule as it was applied (fault events in events.jsonl); "
          "each window is shaded on the time plots.", FAULT_HEADER, fault_rows(summary)),
         ("Services (server side)", "Own W is the service's own response time (queueing + work), "

@@ -45,6 +45,8 @@ class Request:
     withheld: str = ""
     """Why the client's retry policy did not send the request's next attempt (one of
     WITHHELD_OUTCOMES), or "" when it did not hold one back."""
+    request_class: str = ""
+    """The request's class of ``client.classes`` (the log's ``class`` column); "" without classes."""
 
     @property
     def ok(self) -> bool:
@@ -188,18 +190,21 @@ def fold(rows: list[dict]) -> Request:
     number = lambda r: int(r["attempt"] or 0)  # noqa: E731
     last = max(rows, key=number)
     intended = float(last["intended_start"])
+    request_class = last.get("class") or ""  # logs that predate classes have no such column
     if last["outcome"] == "client_overflow":
-        return Request(intended, intended, 0.0, 0, 0, last["phase"], "client_overflow")
+        return Request(intended, intended, 0.0, 0, 0, last["phase"], "client_overflow", request_class=request_class)
     withheld = next((r["outcome"] for r in rows if r["outcome"] in WITHHELD_OUTCOMES), "")
     sent = [r for r in rows if r["outcome"] not in WITHHELD_OUTCOMES]
     if not sent:
-        return Request(intended, intended, 0.0, 0, 0, last["phase"], withheld, withheld=withheld)
+        return Request(intended, intended, 0.0, 0, 0, last["phase"], withheld, withheld=withheld,
+                       request_class=request_class)
     first, last = min(sent, key=number), max(sent, key=number)
     finished = float(last["actual_start"]) + float(last["latency_seconds"])
     answered = sum(1 for r in sent if int(r["status"] or 0) > 0)
     accepted = sum(1 for r in sent if 0 < int(r["status"] or 0) < 500)
     return Request(intended, finished, finished - intended, int(last["status"]), len(sent), last["phase"],
-                   last["outcome"], float(first["actual_start"]) - intended, answered, accepted, withheld)
+                   last["outcome"], float(first["actual_start"]) - intended, answered, accepted, withheld,
+                   request_class)
 
 
 def read_range(run_dir: pathlib.Path, name: str) -> list[Series]:
@@ -396,7 +401,7 @@ SERIES_NAMES = (
     "envoy_active_overflow", "envoy_cx_overflow", "envoy_ejections", "envoy_retries", "envoy_timeouts",
     "envoy_healthy", "envoy_rq_xx", "envoy_downstream_rq", "envoy_upstream_rq", "envoy_none_healthy",
     "downstream_count", "downstream_attempts", "downstream_withheld", "envoy_retry_overflow",
-    "envoy_per_try_timeouts", "up", "envoy_fault_aborts",
+    "envoy_per_try_timeouts", "up", "envoy_fault_aborts", "tenant_rejected",
 )
 """Every dump the analysis reads; a missing one reads as no series (older runs, failed dumps)."""
 

@@ -12,6 +12,9 @@ scenario's intentions (docs/analysis.md: predictions use the *measured* λ, μ a
   Wq from Little's law on the queue-depth gauge (Wq = Lq / λ);
 - per-service latency-SLO violation shares from the histogram of that own latency, and the
   end-to-end share from the client's log, each with a Wilson interval;
+- the client's view per request class (``client.classes``): the same measures on each class's
+  requests, from the log's ``class`` column; per tenant, what each service's bulkheads refused
+  (``tailstorm_tenant_rejected_total``);
 - retries at each layer: the client's attempts from its log, each caller's attempts by number and
   what its retry policy withheld (:func:`call_stats`), each proxy's retry counters (:func:`envoy_stats`).
 
@@ -50,8 +53,28 @@ def interval_or_none(low: float, high: float) -> list[float] | None:
 # -- the client's view ---------------------------------------------------------------------------
 
 def client_stats(run: extract.Run, start: float, end: float) -> dict:
-    """End to end, as the client saw it, for requests *intended* to start inside the window."""
+    """End to end, as the client saw it, for requests *intended* to start inside the window; with
+    ``client.classes``, the same measures per class under ``classes.<name>`` (each also with its
+    share of the window's arrivals)."""
     inside = extract.within_window(run.requests, start, end)
+    stats = requests_stats(run.scenario, inside, start, end)
+    names = class_names(run.scenario)
+    if names:
+        stats["classes"] = {}
+        for name in names:
+            mine = [r for r in inside if r.request_class == name]
+            stats["classes"][name] = {**requests_stats(run.scenario, mine, start, end),
+                                      "arrival_share": len(mine) / len(inside) if inside else math.nan}
+    return stats
+
+
+def class_names(scenario: dict) -> list[str]:
+    """The scenario's request classes in their order (``client.classes``); [] without classes."""
+    return [c["name"] for c in (scenario.get("client") or {}).get("classes") or []]
+
+
+def requests_stats(scenario: dict, inside: list[extract.Request], start: float, end: float) -> dict:
+    """The client's measures of these requests, all intended to start inside [start, end)."""
     sent = [r for r in inside if r.outcome != "client_overflow"]
     ok = [r for r in sent if r.ok]
     everything = sorted(r.latency_seconds for r in sent)
@@ -78,9 +101,11 @@ def client_stats(run: extract.Run, start: float, end: float) -> dict:
         "first_attempts_per_second": len(tried) / span,
         "accepted_attempts": sum(r.accepted_attempts for r in sent),
         "withheld": count_by(r.withheld for r in sent if r.withheld),
+        # refused for their tenant (a bulkhead's 429, passed back along the chain): answered, not failed
+        "rejected": sum(1 for r in sent if r.status == 429),
     }
     stats.update({f"{name}_ms": nearest_rank(everything, q) * 1000 for name, q in QUANTILES.items()})
-    threshold = end_to_end_threshold(run.scenario)
+    threshold = end_to_end_threshold(scenario)
     if threshold is not None:
         violations = sum(1 for r in inside if not r.ok or r.latency_seconds > threshold)
         stats["slo"] = {"latency_seconds": threshold, "violations": violations, "requests": len(inside),
@@ -190,6 +215,9 @@ def service_stats(run: extract.Run, service: str, start: float, end: float) -> d
     buckets = extract.bucket_increases(s["request_bucket"], service=service, start=start, end=end)
     shed_full = sum(extract.counter_increase(x, start, end)
                     for x in extract.select(s["shed"], service=service, reason="queue_full"))
+    rejected_series = extract.select(s.get("tenant_rejected", []), service=service)
+    refused = extract.sum_by(rejected_series, "tenant", extract.counter_increase, start, end)
+    admitted_rate = arrival_rate - sum(extract.sum_by(rejected_series, "tenant", extract.counter_rate, start, end).values())
     replicas = len({x.labels.get("replica") for x in extract.select(s["servers"], service=service)
                     if any(start <= t <= end for t in x.times)})
     stats = {
@@ -216,9 +244,14 @@ def service_stats(run: extract.Run, service: str, start: float, end: float) -> d
         "in_flight_variance": statistics.variance(in_flight) if len(in_flight) > 1 else math.inf,
         "in_flight_samples": len(in_flight),
         "utilisation": busy / servers if servers else math.nan,
-        "offered_utilisation": arrival_rate * mean_service / servers if servers and work_count else math.nan,
+        "offered_utilisation": admitted_rate * mean_service / servers if servers and work_count else math.nan,
         "shed": total("shed", extract.counter_increase),
         "shed_queue_full": shed_full,
+        # answered 429 by a tenant bulkhead, per tenant (a capped tenant reads 0 until refused)
+        "tenant_rejected": refused,
+        # what passed the bulkheads: the arrivals the station (queue and servers) saw
+        "admitted": completed - sum(refused.values()),
+        "admitted_rate_per_second": admitted_rate,
         "ready_replicas": total("ready", extract.gauge_mean, math.nan),
         # process CPU of all replicas (what CPU-based autoscaling sees), in cores
         "cpu_cores": total("cpu_seconds", extract.counter_rate, math.nan),

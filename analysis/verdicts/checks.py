@@ -43,8 +43,10 @@ def half_width(interval) -> float:
 # -- queueing: one service -------------------------------------------------------------------------
 
 def queue_model(s: dict) -> dict | None:
-    """The measured λ, μ, c and K of a service, or None with no completed work."""
-    lam, mu, servers = s["arrival_rate_per_second"], s["service_rate_per_second"], s["servers"]
+    """The measured λ, μ, c and K of a service, or None with no completed work. λ is what reached
+    the station: a tenant bulkhead's refusals never queued nor took a server."""
+    lam, mu, servers = s.get("admitted_rate_per_second", s["arrival_rate_per_second"]), s["service_rate_per_second"], \
+        s["servers"]
     if any(math.isnan(v) for v in (lam, mu, servers)) or lam <= 0 or servers < 0.5:
         return None
     replicas = max(1, round(s["ready_replicas"])) if not math.isnan(s["ready_replicas"]) else 1
@@ -151,7 +153,8 @@ def service_blocking(scenario: dict, phase: str, service: str, s: dict, envoy: d
     predicted = queueing.mmck_blocking_probability(arrival_rate_per_second=model["lam"],
                                                    service_rate_per_second=model["mu"], servers=model["c"],
                                                    capacity=model["k"])
-    measured = s["shed_queue_full"] / s["completed"]
+    admitted = s.get("admitted", s["completed"])  # the station's arrivals: bulkhead refusals never queued
+    measured = s["shed_queue_full"] / admitted if admitted else math.nan
     if max(measured, predicted) < MIN_PROBABILITY:
         return []
     if not model["steady_servers"]:
@@ -160,12 +163,12 @@ def service_blocking(scenario: dict, phase: str, service: str, s: dict, envoy: d
     if (abandoned := reneging(s)) is not None:
         return [compare.inconclusive(check="mmck_blocking", subject=service, phase=phase, formula="P_K of M/M/c/K",
                                      measured=measured, note=abandoned)]
-    interval = intervals.wilson_interval(s["shed_queue_full"], s["completed"])
+    interval = intervals.wilson_interval(s["shed_queue_full"], admitted)
     return [compare.compare(check="mmck_blocking", subject=service, phase=phase,
                             formula=f"P_K of M/M/c/K, c = {model['c']}, K = {model['k']}", measured=measured,
                             predicted=predicted, tolerance=tolerance(scenario, "blocking_probability"),
                             measured_spread=half_width(interval), measured_interval=interval,
-                            note=f"ρ = {model['rho']:.2f}; {s['shed_queue_full']:.0f} of {s['completed']:.0f} shed")]
+                            note=f"ρ = {model['rho']:.2f}; {s['shed_queue_full']:.0f} of {admitted:.0f} shed")]
 
 
 def envoy_settings(scenario: dict, service: str) -> dict:
@@ -267,9 +270,11 @@ def slo_composition(scenario: dict, phase: str, client: dict, servers: dict) -> 
 
 
 def failure_share(s: dict, envoy: dict) -> tuple[float, float]:
-    """(own failures, offered) at a service: its sheds plus its proxy's overflow, over all arrivals."""
+    """(own failures, offered) at a service: its sheds, its tenant bulkheads' 429s and its proxy's
+    overflow, over all arrivals."""
     overflow = envoy["pending_overflow"] + envoy["active_overflow"]
-    return s["shed"] + overflow, s["completed"] + overflow
+    refused = sum((s.get("tenant_rejected") or {}).values())
+    return s["shed"] + refused + overflow, s["completed"] + overflow
 
 
 def cascade(scenario: dict, phase: str, client: dict, servers: dict, envoys: dict) -> list[compare.Comparison]:

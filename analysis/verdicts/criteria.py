@@ -3,7 +3,10 @@
 Each criterion of the scenario's ``story`` (schema/scenario.py) measures an expression
 (schema/expressions.py) over the summary and holds it to ``at_least`` / ``at_most``. A path starts
 with a phase name and walks that phase's dict (``spike.client.p99_ms``,
-``slow.server.inference.arrival_rate_per_second``); with ``hpa`` and a service, reading the first
+``slow.server.inference.arrival_rate_per_second``; one request class of ``client.classes`` as
+``surge.client.classes.<class>.p99_ms`` with every field the client has, ``.arrival_share`` and
+``.rejected`` (its 429s) among them; a tenant bulkhead's refusals as
+``surge.server.inference.tenant_rejected.<tenant>``); with ``hpa`` and a service, reading the first
 scale-up of the HPA-lag timeline (``hpa.inference.lag_seconds``, or one measured stage of it:
 ``.metric_pipeline_seconds``, ``.sync_pickup_seconds``, ``.api_scheduling_seconds``,
 ``.container_start_seconds``, ``.readiness_seconds``), every scale-up's lag (``.mean_lag_seconds``,

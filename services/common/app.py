@@ -33,8 +33,10 @@ ROUTE = "/v1/work"
 class WorkRequest(pydantic.BaseModel):
     """The body of ``POST /v1/work`` (all fields optional; an empty body means the defaults).
 
-    Every service passes it on to its callees unchanged; the GPU work model reads the token counts
-    and the priority class. A body that does not fit is answered 422 naming the field, never 500.
+    Every service passes it on to its callees unchanged, so the class a client gave a request (its
+    tenant and priority) reaches every hop: each replica's tenant bulkhead reads the tenant, the GPU
+    work model reads the token counts and the priority. A body that does not fit is answered 422
+    naming the field, never 500.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -45,6 +47,9 @@ class WorkRequest(pydantic.BaseModel):
     """Tokens the GPU work model decodes."""
     priority: typing.Literal["interactive", "batch"] = "interactive"
     """Admission class on the GPU engine's waiting queue (``policy: priority``)."""
+    tenant: str | None = pydantic.Field(None, pattern=settings_module.TENANT_PATTERN)
+    """Who sent the request, for per-tenant bulkheads (``tenant_limits``); None: no tenant, not
+    bulkheaded. Lower case letters, digits and dashes, as a Prometheus label value stays readable."""
 
 
 class Replica:
@@ -56,6 +61,7 @@ class Replica:
         self.metrics = metrics
         self.work_model = work_model if work_model is not None and work_model.kind == settings.work else None
         self.station = working.Station(servers=settings.servers, queue_limit=settings.queue_limit)
+        self.bulkhead = working.TenantBulkhead(settings.tenant_limits, default=settings.tenant_limit_default)
         self.rng = random.Random(settings.seed)
         self.retry_states = [calling.client_state(call) for call in settings.calls]
         self.state = {"faults": faults.FaultState()}
@@ -86,6 +92,20 @@ class Replica:
         self.metrics.busy_servers.labels(service).set(self.station.busy)
 
     async def serve(self, body: dict, deadline: calling.Deadline) -> responses.JSONResponse:
+        """The tenant's bulkhead first (a request over its tenant's cap is answered 429 at once, before
+        it takes a queue slot or a server), then admit, queue, work, call downstream."""
+        tenant = body.get("tenant")
+        if not self.bulkhead.try_enter(tenant):
+            self.metrics.tenant_rejected.labels(self.settings.service, tenant).inc()
+            return error_response(429, f"{self.settings.service}: tenant {tenant} is at its limit of "
+                                       f"{self.bulkhead.limit_of(tenant)} concurrent requests on this replica",
+                                  headers={working.BULKHEAD_HEADER: tenant})
+        try:
+            return await self.serve_admitted(body, deadline)
+        finally:
+            self.bulkhead.leave(tenant)
+
+    async def serve_admitted(self, body: dict, deadline: calling.Deadline) -> responses.JSONResponse:
         """Admit, queue, work, call downstream; the answer's status tells what happened."""
         service = self.settings.service
         try:

@@ -6,7 +6,9 @@ relative, so clocks need not agree across hosts, as in gRPC's ``grpc-timeout``).
 to back off and what to withhold (retry budget, adaptive throttling, the deadline) is the call's
 retry policy, decided by ``services/common/retrying.py`` with one :class:`retrying.ClientState`
 per call of the replica (one client per caller and callee). Every attempt is observed with its
-number (``attempt`` label); every withheld one is counted with its reason.
+number (``attempt`` label); every withheld one is counted with its reason. A callee's 4xx (a
+tenant bulkhead's 429) is an answer, not a failure: never retried, and passed back unchanged
+(:class:`DownstreamRefused`), so the client sees why its request was refused.
 """
 from __future__ import annotations
 
@@ -32,6 +34,12 @@ class DownstreamFailed(Exception):
         self.target = target
         self.status = status
         self.detail = detail
+
+
+class DownstreamRefused(DownstreamFailed):
+    """The callee answered a 4xx (a tenant bulkhead's 429, a body it refused): an answer, not a
+    failure. Not retried (the same request would be refused again); the caller answers the same
+    status, so the refusal reaches the client as the callee gave it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +98,9 @@ async def call_with_retries(
         try:
             hops = await attempt_call(client, call, service=service, budget_seconds=budget, body=body,
                                       metrics=metrics, attempt=step.attempt)
+        except DownstreamRefused:
+            attempts.report(time.monotonic(), accepted=True)  # answered below 500, as the throttle counts it
+            raise
         except DownstreamFailed as exc:
             attempts.report(time.monotonic(), accepted=False)
             failure = exc
@@ -132,4 +143,6 @@ async def attempt_call(
     if response.status >= 500:
         raise DownstreamFailed(target=call.service, status=504 if response.status == 504 else 502,
                                detail=f"answered {response.status}")
+    if response.status >= 400:
+        raise DownstreamRefused(target=call.service, status=response.status, detail=f"answered {response.status}")
     return list(payload.get("hops", [call.service]))

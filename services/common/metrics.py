@@ -27,6 +27,7 @@ class ServiceMetrics:
     downstream_withheld: prometheus_client.Counter
     faults: prometheus_client.Counter
     unready_requests: prometheus_client.Counter
+    tenant_rejected: prometheus_client.Counter
 
 
 def create_metrics(
@@ -85,6 +86,14 @@ def create_metrics(
             "Requests that arrived while readiness was failing: traffic the proxy should not have sent.",
             ["service"], registry=registry,
         ),
+        tenant_rejected=prometheus_client.Counter(
+            "tailstorm_tenant_rejected_total",
+            "Requests answered 429 at once because their tenant held its bulkhead's limit of this replica's "
+            "requests (tenant_limits; the tenants are the scenario's client classes, a handful).",
+            ["service", "tenant"], registry=registry,
+        ),
     )
+    for tenant in settings.tenant_limits:  # a capped tenant's count reads 0, not absent, until it is refused
+        metrics.tenant_rejected.labels(settings.service, tenant)
     metrics.servers.labels(settings.service).set(settings.servers)
     return metrics

@@ -23,6 +23,10 @@ ServiceName = Literal["gateway", "auth", "featurestore", "inference", "formatter
 """The five services, in chain order: the one place their names are spelled (scenarios, settings
 and the chart take them from here; a run's own files carry them as data)."""
 SERVICE_NAMES: tuple[str, ...] = typing.get_args(ServiceName)
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+"""A tenant's name: what a request body's ``tenant`` and a ``tenant_limits`` key must look like
+(lower case letters, digits and dashes, at most 63: readable as a Prometheus label value)."""
+Tenant = typing.Annotated[str, pydantic.StringConstraints(pattern=TENANT_PATTERN)]
 
 
 class ServiceTime(pydantic.BaseModel):
@@ -172,6 +176,13 @@ class ServiceSettings(pydantic_settings.BaseSettings):
     """Parallel shard lookups per request (featurestore's fan-out); the request waits for the slowest."""
     calls: tuple[Call, ...] = ()
     """Downstream calls made in sequence after this service's own work."""
+    tenant_limits: dict[Tenant, pydantic.PositiveInt] = {}
+    """Per-tenant bulkheads: tenant → the most of that tenant's requests this replica holds at once
+    (queued, working or calling downstream); one more is answered 429 at once, without taking a
+    queue slot or a server (``working.TenantBulkhead`` says why 429). Empty: no bulkheads."""
+    tenant_limit_default: pydantic.PositiveInt | None = None
+    """The cap of every tenant not under ``tenant_limits``; None: such tenants are not capped.
+    Requests without a tenant are never capped."""
     default_deadline_seconds: float = pydantic.Field(10.0, gt=0, le=600)
     """Budget for a request that arrives without a propagated deadline (at the entry service)."""
     ready_after_seconds: float = pydantic.Field(0.0, ge=0, le=600)

@@ -103,6 +103,57 @@ class Station:
         self.busy -= 1
 
 
+BULKHEAD_HEADER = "x-tailstorm-bulkhead"
+"""Marks a 429 a tenant bulkhead answered (its value: the tenant), as the fault header marks injected faults."""
+
+
+class TenantBulkhead:
+    """Per-tenant concurrency caps of one replica: a bulkhead per tenant, so that one tenant's surge
+    cannot take every queue slot and server the others need.
+
+    A tenant may hold at most its limit of the replica's requests at once, counted from admission
+    until the answer (queueing, work and downstream calls: everything a request holds of the
+    replica). A request over its tenant's limit is refused at once, before it takes a queue slot or
+    a server, so a refusal costs the others nothing.
+
+    The refusal is **429 Too Many Requests**, not 503. RFC 6585 §4: 429 says *this client* sent
+    too many requests; 503 says the service is unavailable — to everyone. The difference matters
+    along the chain: callers retry 5xx (``retrying.py``), so a 503 would multiply the very surge
+    the bulkhead refuses; Envoy's outlier detection counts consecutive 5xx, so it would eject a
+    replica that is healthy for every other tenant; adaptive throttling counts a 5xx against the
+    backend for all of its traffic. A 429 is none of these: an answer, not a failure. It is what
+    per-tenant limits answer elsewhere too (Envoy's rate-limit filters, the Kubernetes API
+    server's priority and fairness). Callers pass a callee's 4xx back unchanged
+    (``calling.DownstreamRefused``), so the client sees the tenant's 429.
+    """
+
+    def __init__(self, limits: dict[str, int], *, default: int | None = None) -> None:
+        self.limits = dict(limits)
+        self.default = default
+        self.held: dict[str, int] = {}
+
+    def limit_of(self, tenant: str | None) -> int | None:
+        """The tenant's cap; None when it is not capped (no tenant, or none set for it)."""
+        if tenant is None:
+            return None
+        return self.limits.get(tenant, self.default)
+
+    def try_enter(self, tenant: str | None) -> bool:
+        """Count one more request of ``tenant`` if its cap allows; False when it is at its cap."""
+        limit = self.limit_of(tenant)
+        if limit is None:
+            return True
+        if self.held.get(tenant, 0) >= limit:
+            return False
+        self.held[tenant] = self.held.get(tenant, 0) + 1
+        return True
+
+    def leave(self, tenant: str | None) -> None:
+        """One request of ``tenant`` that entered has been answered."""
+        if self.limit_of(tenant) is not None:
+            self.held[tenant] -= 1
+
+
 class WorkModel(typing.Protocol):
     """A service's own kind of work (the inference service's ``work: gpu``), handed to the runtime.
 

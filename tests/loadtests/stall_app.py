@@ -3,7 +3,8 @@
 ``POST /stall?seconds=S`` starts a stall of S seconds (a GC pause, a lock held): every request
 that is in the handler before it ends waits until it ends, then answers. The reply says when the
 stall began and ends (epoch seconds on this machine's clock, the one the load generator uses).
-``GET /served`` counts the answered requests.
+``GET /served`` counts the answered requests, and how many came with each body (tenant, priority
+and token counts, as ``tenant|priority|prompt_tokens|output_tokens``).
 Run with ``uvicorn stall_app:app --app-dir tests/loadtests``.
 """
 import asyncio
@@ -13,12 +14,15 @@ import fastapi
 
 app = fastapi.FastAPI()
 STALL = {"until": 0.0}
-SERVED = {"requests": 0}
+SERVED = {"requests": 0, "bodies": {}}
 
 
 @app.post("/v1/work")
-async def work() -> dict:
+async def work(request: fastapi.Request) -> dict:
     """Answer now, or when the stall ends."""
+    body = await request.json() if await request.body() else {}
+    key = "|".join(str(body.get(k, "")) for k in ("tenant", "priority", "prompt_tokens", "output_tokens"))
+    SERVED["bodies"][key] = SERVED["bodies"].get(key, 0) + 1
     remaining = STALL["until"] - time.time()
     while remaining > 0:
         await asyncio.sleep(remaining)

@@ -32,7 +32,7 @@ locustfile.OpenLoopClient.host = sys.argv[1]
 user = locustfile.OpenLoopClient(locust.env.Environment(user_classes=[locustfile.OpenLoopClient]))
 log = locustfile.RequestLog(locustfile.OUT_DIR / "requests.csv")
 for _ in range(int(sys.argv[2])):
-    user.send(log.next_request(), time.time(), "steady")
+    user.send(log.next_request(None), time.time(), "steady")  # no request classes
 """
 
 

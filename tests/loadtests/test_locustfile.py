@@ -6,7 +6,9 @@ Aspects, each on the real locustfile against the real uvicorn stall app (no stal
   keeps every request the server answered (but those in flight at the kill), and no row is torn;
 - two worker processes behind a master on an allocated port: each writes its own log, and the
   merged arrivals are exactly the single-process schedule (constant spacing interleaved by
-  offset), timed from one common start recorded as the phase's start.
+  offset), timed from one common start recorded as the phase's start;
+- with request classes, each request's body carries the tenant, priority and token counts of the
+  class its log row names (the server counts the bodies it got), in shares a binomial bound allows.
 """
 import csv
 import json
@@ -92,3 +94,28 @@ def test_two_workers_split_the_schedule_and_their_merged_arrivals_are_the_scenar
     merged = sorted(r.intended_start - phase["time"] for share in shares for r in share)
     assert merged == pytest.approx([(k + 0.5) / rate for k in range(int(rate * seconds))], abs=1e-6)
     assert all(r.ok for share in shares for r in share)
+
+
+def test_each_request_sends_and_logs_the_class_it_drew(tmp_path, target):  # noqa: F811
+    rate, seconds = 100.0, 4
+    classes = [{"name": "interactive", "share": 0.75, "tenant": "a", "priority": "interactive", "output_tokens": 16},
+               {"name": "batch", "share": 0.25, "tenant": "b", "priority": "batch", "prompt_tokens": 512}]
+    scenario = scenario_json(tmp_path, {"max_in_flight": 100, "classes": classes},
+                             {"arrival_rate_per_second": rate, "arrivals": "constant", "duration_seconds": seconds})
+    locust, out = locust_process(tmp_path, target, scenario)
+    try:
+        locust.popen.wait(timeout=90)
+    finally:
+        locust.stop(grace_seconds=5)
+    assert locust.returncode == 0, locust.log_tail()
+    logged = extract.read_requests(out.parent)
+    assert len(logged) == rate * seconds and all(r.ok for r in logged)
+    drawn = {name: sum(r.request_class == name for r in logged) for name in ("interactive", "batch")}
+    with urllib.request.urlopen(f"{target}/served", timeout=5) as response:
+        bodies = json.loads(response.read())["bodies"]
+    # what the server was sent, class by class, is what the log says each request drew
+    assert bodies == {"a|interactive|128|16": drawn["interactive"], "b|batch|512|64": drawn["batch"]}
+    n, share = rate * seconds, 0.25
+    assert abs(drawn["batch"] - n * share) <= 5 * (n * share * (1 - share)) ** 0.5  # 5 binomial sd
+    header = (out / "requests.csv").read_text().splitlines()[0]
+    assert header.endswith(",request,class")

@@ -70,7 +70,7 @@ def test_an_unknown_key_is_refused_naming_file_field_and_allowed_keys(tmp_path):
     message = str(raised.value)
     assert str(path) in message
     assert "stages.0.rate: unknown key" in message
-    assert "arrival_rate_per_second, arrivals, burst, duration_seconds, name, ramp, sine, spike, square, trace" in message
+    assert "arrival_rate_per_second, arrivals, burst, classes, duration_seconds, name, ramp, sine, spike, square, trace" in message
 
 
 def test_a_bad_value_is_refused_with_the_field_and_the_rule(tmp_path):

@@ -23,20 +23,28 @@ TOKEN = "test-token"
 
 
 @contextlib.contextmanager
-def replica(service: str = "formatter", **overrides):
-    """Serve one replica on 127.0.0.1; yield (base URL, its registry)."""
+def replica(service: str = "formatter", *, create_app=runtime.create_app, **overrides):
+    """Serve one replica on 127.0.0.1; yield (base URL, its registry). ``create_app`` is the
+    service's own factory when it hands the runtime a work model (``services.inference.app``)."""
     registry = prometheus_client.CollectorRegistry()
     base = {"service": service, "admin_token": TOKEN, "seed": 1,
             "service_time": {"distribution": "deterministic", "mean_seconds": 0.001}}
-    app = runtime.create_app(settings.ServiceSettings(**{**base, **overrides}), registry)
+    app = create_app(settings.ServiceSettings(**{**base, **overrides}), registry)
+    with served(app) as url:
+        yield url, registry
+
+
+@contextlib.contextmanager
+def served(app):
+    """Serve an ASGI app on 127.0.0.1 in a thread of this process; yield its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: server.started, what="the replica to start")
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", registry
+        wait_for(lambda: server.started, what="the app to start")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

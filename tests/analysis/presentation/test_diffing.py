@@ -1,6 +1,6 @@
 """``tailstorm compare RUN_A RUN_B``: two runs' summaries side by side.
 
-Aspects: phases match by name and metrics show A, B and the change; prediction rows match by
+Aspects: phases match by name and metrics show A, B and the change, request classes' too; prediction rows match by
 check, subject and phase and flag changed verdicts; a phase or row in only one run is kept with a
 dash; the CLI prints markdown or, with --json, the same comparison as JSON; a run without a
 summary is one sentence and exit 2.
@@ -32,6 +32,18 @@ def test_metrics_and_verdicts_are_side_by_side_with_the_change():
     assert (p99["a"], p99["b"], p99["delta"]) == (80.0, 100.0, 20.0) and p99["relative"] == 0.25
     (row,) = result["predictions"]
     assert row["a_verdict"] == "pass" and row["b_verdict"] == "fail" and row["verdict_changed"]
+
+
+def test_each_request_class_is_compared_on_its_own():
+    a, b = summary(80.0, "pass"), summary(80.0, "pass")
+    a["phases"][0]["client"]["classes"] = {"interactive": {"p99_ms": 900.0, "rejected": 0}}
+    b["phases"][0]["client"]["classes"] = {"interactive": {"p99_ms": 300.0, "rejected": 0}, "batch": {"p99_ms": 2e3}}
+    (phase,) = diffing.diff(a, b)["phases"]
+    rows = {(m["scope"], m["metric"]): m for m in phase["metrics"]}
+    assert (rows["class interactive", "p99 ms"]["delta"], rows["class interactive", "p99 ms"]["relative"]) == (
+        -600.0, -600.0 / 900.0)
+    assert (rows["class batch", "p99 ms"]["a"], rows["class batch", "p99 ms"]["b"]) == (None, 2000.0)
+    assert rows["class interactive", "refused 429"]["delta"] == 0
 
 
 def test_a_phase_in_only_one_run_is_kept_with_a_dash():

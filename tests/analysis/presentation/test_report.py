@@ -4,7 +4,9 @@ Aspects: summary.json is strict JSON (no NaN) with every prediction row carrying
 phase, formula, measured, predicted, error, tolerance and verdict; textbook and seed rows are
 apart; tidy tables are written; every plot (old and new) is a PNG embedded in report.html;
 ``tailstorm report`` rebuilds from the artefacts and names a missing file in one sentence; the
-HPA-lag waterfall joins the report only for a run that scaled up.
+HPA-lag waterfall joins the report only for a run that scaled up; a run with request classes gets
+the per-class table (each class's rows add up to the phase's), the bulkhead table for a service
+with tenant limits, and the per-class plot, and a run without classes gets none of them.
 """
 import json
 import math
@@ -52,7 +54,7 @@ def test_the_report_writes_tidy_tables_and_every_plot(built):
     run, paths = built
     header = (run / "tables" / "requests.csv").read_text().splitlines()[0]
     assert header == ("intended_start,finished,latency_seconds,status,attempts,phase,outcome,send_lag_seconds,"
-                      "answered_attempts,accepted_attempts,withheld")
+                      "answered_attempts,accepted_attempts,withheld,request_class")
     assert (run / "tables" / "service_series.csv").read_text().count("\n") > 100
     for name in ("latency", "throughput", "in_flight", "replicas", "utilisation", "retries", "overflow"):
         assert paths[f"plot_{name}"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -100,6 +102,37 @@ def test_a_gpu_scenario_states_profile_model_and_time_scale_first():
     assert first.startswith("GPU: inference emulates `llama-3-8b` on `h100-sxm` × 2 (tensor parallel")
     assert "priority admission; time scale 4: every GPU time in this report is emulated time × 4" in first
     assert not report.gpu_lines({"run": {"gpu": {}}})
+
+
+def test_a_run_with_request_classes_gets_the_class_table_the_bulkhead_table_and_plot(smoke_run):
+    scenario = json.loads((smoke_run / "scenario.json").read_text())
+    scenario["client"]["classes"] = [{"name": "a", "share": 0.5, "tenant": "a", "priority": "interactive"},
+                                     {"name": "b", "share": 0.5, "tenant": "b", "priority": None}]
+    scenario["effective_services"]["inference"].update(tenant_limits={"b": 3}, tenant_limit_default=None)
+    (smoke_run / "scenario.json").write_text(json.dumps(scenario))
+    log = smoke_run / "locust" / "requests.csv"
+    header, *rows = log.read_text().splitlines()
+    log.write_text("\n".join([header + ",request,class"] + [f"{row},{i},{'ab'[i % 2]}" for i, row in enumerate(rows)])
+                   + "\n")
+    paths = report.build(smoke_run)
+    summary = strict_json(paths["summary"].read_text())
+    (phase,) = summary["phases"]
+    classes = phase["client"]["classes"]
+    assert classes["a"]["requests"] + classes["b"]["requests"] == phase["client"]["requests"]
+    assert abs(classes["a"]["requests"] - classes["b"]["requests"]) <= 1
+    assert summary["run"]["bulkheads"] == {"inference": {"tenant_limits": {"b": 3}, "tenant_limit_default": None}}
+    markdown = paths["report_md"].read_text()
+    assert "## Request classes (client side)" in markdown and "## Tenant bulkheads" in markdown
+    assert f"| steady | a | a | interactive | {classes['a']['arrival_share'] * 100:.1f} |" in markdown
+    assert "| steady | inference | b | 3 | 0 |" in markdown
+    assert paths["plot_classes"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_without_classes_has_no_class_table_and_no_class_plot(built):
+    run, paths = built
+    markdown = (run / "report.md").read_text()
+    assert "Request classes" not in markdown and "Tenant bulkheads" not in markdown
+    assert "plot_classes" not in paths
 
 
 def test_an_explained_reason_reads_as_a_note_and_a_defect_by_its_severity():

@@ -126,3 +126,18 @@ def test_attempts_the_retry_policy_withheld_are_not_attempts(tmp_path):
 def test_the_withheld_outcomes_are_the_reasons_the_callers_write():
     # the analysis reads them from the run's files as data; this keeps the two spellings in step
     assert extract.WITHHELD_OUTCOMES == retrying.WITHHELD_REASONS
+
+
+def test_the_class_column_names_each_requests_class_and_an_older_log_reads_as_no_class(tmp_path):
+    log = tmp_path / "new" / "locust"
+    log.mkdir(parents=True)
+    log.joinpath("requests.csv").write_text(
+        "intended_start,actual_start,latency_seconds,status,attempt,phase,outcome,request,class\n"
+        "10.0,10.0,0.1,200,0,p,ok,1,interactive\n"
+        "10.5,10.5,0.01,503,0,p,http_503,2,batch\n10.5,10.6,0.3,200,1,p,ok,2,batch\n"
+        "11.0,,,0,0,p,client_overflow,3,batch\n")
+    interactive, batch, overflow = extract.read_requests(tmp_path / "new")
+    assert (interactive.request_class, batch.request_class, overflow.request_class) == ("interactive", "batch", "batch")
+    assert (batch.attempts, batch.ok) == (2, True)
+    (old,) = write_requests(tmp_path / "old", ["10.0,10.0,0.1,200,0,p,ok"])
+    assert old.request_class == ""

@@ -6,13 +6,17 @@ time from its histogram, one that calls others Wq + S; per-service violation sha
 own-latency histogram with a Wilson interval (and say so when that histogram is missing); the
 client's end-to-end violation share counts failures; the mirrored queue-limit defaults match the
 services' own; scale-ups are timed from the load step to the first new replica ready; a caller's
-attempts are counted by number, failed ones by code, with what its retry policy withheld.
+attempts are counted by number, failed ones by code, with what its retry policy withheld; per
+request class, the client's measures come from that class's requests alone (worked by hand on a
+small log), and a service's bulkhead refusals are counted per tenant and left out of what its
+station admitted.
 """
 import math
 
 import pytest
 
 from analysis.tables import extract, measures
+from tests.analysis import builders
 
 
 def test_lambda_mu_and_c_match_the_raw_dumps_of_the_recorded_run(smoke_run):
@@ -124,3 +128,44 @@ def test_a_callers_attempts_are_counted_by_number_with_what_its_policy_withheld(
     assert (calls["attempts"], calls["first_attempts"], calls["failed_attempts"]) == (260.0, 200.0, 80.0)
     assert calls["first_attempts_per_second"] == pytest.approx(100.0)
     assert calls["withheld"] == {"throttled": 8.0}
+
+
+def test_each_class_is_measured_on_its_own_requests(tmp_path):
+    log = tmp_path / "locust"
+    log.mkdir()
+    log.joinpath("requests.csv").write_text("\n".join([
+        "intended_start,actual_start,latency_seconds,status,attempt,phase,outcome,request,class",
+        "10.0,10.0,0.1,200,0,p,ok,1,a", "11.0,11.0,0.2,200,0,p,ok,2,a", "12.0,12.0,0.3,200,0,p,ok,3,a",
+        "13.0,13.0,0.005,429,0,p,http_429,4,a",
+        "14.0,14.0,1.0,200,0,p,ok,5,b", "15.0,15.0,2.0,200,0,p,ok,6,b", "16.0,16.0,0.5,503,0,p,http_503,7,b",
+        "25.0,25.0,9.0,200,0,p,ok,8,b"]) + "\n")  # outside the window
+    scenario = builders.resolved_scenario(services={"formatter": {}}, entry="formatter", client={"classes": [{"name": "a", "share": 0.5, "tenant": "a"},
+                                                              {"name": "b", "share": 0.5, "tenant": "b"}]})
+    run = extract.Run(dir=tmp_path, scenario=scenario, events=[], phases=[], requests=extract.read_requests(tmp_path),
+                      series={}, environment={})
+    client = measures.client_stats(run, 10.0, 20.0)
+    a, b = client["classes"]["a"], client["classes"]["b"]
+    assert (client["requests"], client["rejected"]) == (7, 1)
+    assert (a["requests"], a["offered_rate_per_second"], a["throughput_per_second"]) == (4, 0.4, pytest.approx(0.3))
+    assert (a["error_rate"], a["rejected"], a["arrival_share"]) == (0.25, 1, pytest.approx(4 / 7))
+    assert (a["p50_ms"], a["p99_ms"]) == (pytest.approx(100.0), pytest.approx(300.0))  # nearest rank of 0.005…0.3 s
+    assert (b["requests"], b["error_rate"], b["rejected"]) == (3, pytest.approx(1 / 3), 0)
+    assert (b["p50_ms"], b["p99_ms"]) == (pytest.approx(1000.0), pytest.approx(2000.0))
+    assert b["status_counts"] == {"ok": 2, "http_503": 1}
+    assert "classes" not in measures.client_stats(
+        extract.Run(dir=tmp_path, scenario=builders.resolved_scenario(services={"formatter": {}}, entry="formatter"), events=[], phases=[], requests=run.requests,
+                    series={}, environment={}), 10.0, 20.0)
+
+
+def test_a_services_bulkhead_refusals_are_counted_per_tenant(smoke_run):
+    run = extract.load_run(smoke_run)
+    start, end = run.window(run.phases[0])
+    first = run.series["servers"][0].times[0]
+    run.series["tenant_rejected"] = [
+        series({"service": "inference", "replica": "r0", "tenant": "b"}, [0, 0, 3, 7, 7] + [7] * 200, first),
+        series({"service": "inference", "replica": "r0", "tenant": "a"}, [0] * 205, first),
+        series({"service": "auth", "replica": "r0", "tenant": "b"}, [0, 5, 5] + [5] * 202, first)]
+    stats = measures.service_stats(run, "inference", first - 1, first + 300)
+    assert stats["tenant_rejected"] == {"a": 0.0, "b": 7.0}
+    assert stats["admitted"] == stats["completed"] - 7  # the station's arrivals: the refused never queued
+    assert measures.service_stats(run, "formatter", start, end)["tenant_rejected"] == {}

@@ -8,9 +8,11 @@ K = active + pending limits and only where the breaker binds; SLO composition pa
 prediction's interval and fails outside; retry amplification uses the measured failure share and
 each layer's policy (a ratio budget and its floor, adaptive throttling, Envoy's retry limit or budget;
 a deadline that cut retries makes the row inconclusive); the throttle's rejections meet the SRE
-formula on the recorded counts; arrivals per request stay below the worst case ∏(r_k + 1);
-a queue whose requests renege (a deadline expired in it) is no M/M/c/K, and goodput the client's own
-timeouts took is no service's failure share: those rows are inconclusive with the reason;
+formula on the recorded counts; arrivals per request stay below the worst case ∏(r_k + 1); a tenant
+bulkhead's refusals are a service's failures in the serial model, and the queue models take the
+rate the bulkheads admitted; a queue whose requests renege (a deadline expired in it) is no M/M/c/K,
+and goodput the client's own timeouts took is no service's failure share: those rows are
+inconclusive with the reason;
 seed rows are marked ``seed`` and sit next to their textbook counterparts.
 """
 import math
@@ -279,6 +281,24 @@ def test_seed_rows_are_marked_and_stand_next_to_the_serial_model():
     assert (serial.check, serial.model, serial.verdict) == ("serial_goodput", compare.TEXTBOOK, compare.PASS)
     assert (seed.check, seed.model) == ("seed_cascade", compare.SEED)
     assert seed.predicted == pytest.approx(1 - 0.3 * 0.2)
+
+
+def test_a_tenant_bulkheads_refusals_count_as_that_services_failures_in_the_serial_model():
+    scenario = builders.resolved_scenario(entry="gateway", services={"gateway": {"calls": [{"service": "inference"}]},
+                                                                      "inference": {}})
+    servers = {"gateway": stats(completed=1000.0),
+               "inference": stats(shed=100.0, completed=1000.0, tenant_rejected={"b": 200.0, "a": 0.0})}
+    client = {"requests": 1000, "client_overflow": 0, "error_rate": 0.3}  # 100 shed and 200 refused
+    serial, _ = checks.cascade(scenario, "p", client, servers, {"gateway": envoy(), "inference": envoy()})
+    assert serial.predicted == pytest.approx(0.7) and serial.verdict == compare.PASS
+    assert "inference 30.0%" in serial.note
+
+
+def test_the_queue_models_take_the_rate_the_bulkheads_admitted():
+    s = stats(arrival_rate_per_second=178.0, admitted_rate_per_second=128.0, completed=8900.0, admitted=6400.0,
+              own_response_seconds=MMC_AT_08, own_response_interval_seconds=[MMC_AT_08 * 0.99, MMC_AT_08 * 1.01])
+    (row,) = checks.mmc_mean_response(SCENARIO, "surge", "inference", s)
+    assert row.predicted == pytest.approx(MMC_AT_08) and "ρ = 0.80" in row.note
 
 
 def test_requests_that_reneged_make_the_queue_models_inconclusive_with_the_reason():

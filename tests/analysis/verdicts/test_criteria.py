@@ -1,6 +1,7 @@
 """A scenario's pass criteria judged on a summary, and the report that opens with them.
 
-Aspects: a path reads a phase's client, server or generator numbers, or the HPA-lag timeline (its
+Aspects: a path reads a phase's client (one request class's too), server (a tenant's bulkhead
+refusals too) or generator numbers, or the HPA-lag timeline (its
 first scale-up's lag and measured stages, every scale-up's mean and largest lag, the counts of
 scale-ups and downs, the replicas paid for), over the run or within one phase; the
 expression's arithmetic follows precedence and parentheses; a value inside the bounds passes,
@@ -18,10 +19,14 @@ from schema import expressions
 SUMMARY = {
     "run": {"validity": {"status": "valid"}},
     "phases": [
-        {"name": "calm", "start": 0.0, "end": 60.0, "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 20.0},
+        {"name": "calm", "start": 0.0, "end": 60.0,
+         "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 20.0,
+                    "classes": {"a": {"p99_ms": 100.0, "rejected": 0}}},
          "server": {"inference": {"arrival_rate_per_second": 20.0}}},
-        {"name": "slow", "start": 60.0, "end": 120.0, "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 4.0},
-         "server": {"inference": {"arrival_rate_per_second": 54.0}}},
+        {"name": "slow", "start": 60.0, "end": 120.0,
+         "client": {"offered_rate_per_second": 20.0, "throughput_per_second": 4.0,
+                    "classes": {"a": {"p99_ms": 300.0, "rejected": 0}, "b": {"rejected": 40}}},
+         "server": {"inference": {"arrival_rate_per_second": 54.0, "tenant_rejected": {"b": 38.0}}}},
     ],
     "hpa_lag_timeline": {"scale_ups": [
         {"service": "inference", "lag_seconds": 31.5, "times": {"hpa_decision": 30.0},
@@ -56,6 +61,10 @@ def criterion(measure, **bounds):
     pytest.param("max(calm.client.throughput_per_second, slow.client.throughput_per_second) + min(1, 2)", 21.0,
                  id="max-and-min"),
     pytest.param("slow.client.throughput_per_second / calm.client.throughput_per_second - 1", -0.8, id="recovery"),
+    pytest.param("slow.client.classes.a.p99_ms / calm.client.classes.a.p99_ms", 3.0, id="class-ratio"),
+    pytest.param("slow.client.classes.a.rejected", 0.0, id="class-zero-count"),
+    pytest.param("slow.server.inference.tenant_rejected.b / slow.client.classes.b.rejected", 0.95,
+                 id="tenant-refusals"),
     pytest.param("hpa.inference.lag_seconds", 31.5, id="hpa-lag"),
     pytest.param("hpa.inference.scale_ups + hpa.inference.scale_downs", 3.0, id="hpa-counts"),
     pytest.param("hpa.inference.readiness_seconds / hpa.inference.lag_seconds", 20.5 / 31.5, id="hpa-lag-stage"),
@@ -97,6 +106,8 @@ def test_a_missing_value_or_a_zero_division_is_inconclusive_and_says_why():
     assert zero["verdict"] == compare.INCONCLUSIVE  # calm.client.p99_ms is missing too: either way, no verdict
     divide = criteria.judge(criterion("calm.client.throughput_per_second / 0", at_most=1), SUMMARY, status="valid")
     assert divide["verdict"] == compare.INCONCLUSIVE and "divides by zero" in divide["says"]
+    absent = criteria.judge(criterion("calm.client.classes.b.p99_ms", at_most=1), SUMMARY, status="valid")
+    assert absent["verdict"] == compare.INCONCLUSIVE and "calm.client.classes.b.p99_ms is not in" in absent["says"]
 
 
 def test_a_lag_stage_the_first_scale_up_did_not_measure_is_inconclusive():
