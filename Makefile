@@ -7,6 +7,7 @@ SCENARIO ?= chaos-spike
 BACKEND  ?= local
 RUNS_DIR ?= runs
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 KIND_CLUSTER ?= tailstorm
 NAMESPACE ?= tailstorm
 IMAGE ?= tailstorm:0.1.0
@@ -17,7 +18,7 @@ TAILSTORM := $(VENV)/bin/tailstorm
 STAMP     := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench soak startups mutants clean distclean \
+.PHONY: help setup check-prometheus check-chromium chaos-spike run scenarios test fidelity bench bench-generator soak startups mutants clean distclean \
         check-tools cluster-up cluster-down images image-test deploy undeploy chart-values
 
 ##@ Getting started
@@ -108,6 +109,10 @@ mutants: $(STAMP) ## Mutation score per module of the pure core, with surviving 
 
 bench: setup ## Overhead of one hop through Envoy + FastAPI against a bare uvicorn endpoint
 	$(PY) bench/hop_overhead.py
+
+bench-generator: setup ## Open-loop generator accuracy at 250..4000 req/s, 1 and N processes, next to wrk, hey and autocannon
+	@deploy/scripts/ensure-bench-tools.sh .bench-tools
+	$(PY) bench/generator.py $(BENCH_ARGS)
 
 soak: setup ## Ten minutes of a retry storm: RSS and descriptors per replica and Envoy, no request lost
 	$(PY) bench/soak.py --runs-dir $(RUNS_DIR)

@@ -137,7 +137,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         loaded = scenario_module.load_scenario(args.scenario)
         variants = f"; variants: {', '.join(loaded.variants)}" if loaded.variants else ""
-        print(f"{loaded.name}: valid ({len(loaded.stages)} stages, {loaded.duration_seconds:.0f} s){variants}")
+        stages = f"{len(loaded.stages)} stage{'' if len(loaded.stages) == 1 else 's'}"
+        print(f"{loaded.name}: valid ({stages}, {loaded.duration_seconds:.0f} s){variants}")
         return 0
     if args.command == "report":
         from orchestration import runner  # noqa: PLC0415

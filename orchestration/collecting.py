@@ -2,8 +2,9 @@
 
 Series are kept per process (counters are never summed across replicas or proxies here), so the
 analysis can take increases series by series and survive a process that comes, goes or restarts
-mid-run. Before the dump the runner waits for one more scrape of every target after the load ended
-(:func:`wait_for_final_scrape`), so the last counter values hold every request. A run whose
+mid-run. Before the dump the runner waits until no request is in flight in any replica
+(:func:`wait_until_drained`: a queue can outlive the load) and for one more scrape of every target
+after that (:func:`wait_for_final_scrape`), so the last counter values hold every request. A run whose
 Prometheus was gone at the end is dumped afterwards from its TSDB by a temporary server
 (:func:`dump_from_tsdb`): the samples are on disk in ``prometheus/tsdb`` either way.
 """
@@ -76,6 +77,31 @@ def dump_ranges(prometheus_url: str, out_dir: pathlib.Path, *, start: float, end
             document = {"query": query, "start": start, "end": end, "step": step, "result": result}
             (out_dir / f"{name}.json").write_text(json.dumps(document), encoding="utf-8")
     return failed
+
+
+def wait_until_drained(prometheus_url: str, *, after: float, timeout_seconds: float,
+                       poll_seconds: float = 0.2) -> float:
+    """Wait until a scrape at or after ``after`` shows no request in flight in any replica; return
+    how many were still in flight at the last scrape seen (0: drained; NaN: nothing scraped after it).
+
+    Locust is stopped, but the services may still be working: a queue that outlived its callers'
+    timeouts drains at the service's own rate. Counting only then keeps "forwarded" and "counted"
+    comparable in the flow check; a stack that does not drain in time leaves its in-flight count in
+    the dump, and the check allows for it."""
+    deadline = time.monotonic() + timeout_seconds
+    remaining = math.nan
+    with prometheus_client.Prometheus(prometheus_url, timeout_seconds=2) as prometheus:
+        while True:
+            try:
+                scraped = prometheus.last_scrape("")
+                if scraped is not None and scraped >= after:
+                    samples = prometheus.instant("sum(tailstorm_requests_in_flight)")
+                    remaining = samples[0][1] if samples else 0.0
+            except prometheus_client.PrometheusError:
+                pass
+            if remaining == 0 or time.monotonic() >= deadline:
+                return remaining
+            time.sleep(poll_seconds)
 
 
 def wait_for_final_scrape(prometheus_url: str, *, after: float, timeout_seconds: float = 10.0) -> bool:

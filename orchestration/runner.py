@@ -40,11 +40,15 @@ from deploy.cluster import backend as cluster_backend
 from deploy.cluster import tooling
 from deploy.local import backend as local_backend
 from deploy.local import cleanup, processes
+from deploy.local import ports as ports_module
 from deploy.prometheus import client as prometheus_client
 from orchestration import collecting
 from schema import scenario as scenario_module
+from services.common import retrying
 
 LOCUSTFILE = pathlib.Path(__file__).parents[1] / "loadtests" / "locustfile.py"
+REQUEST_LOGS = "requests*.csv"
+"""Each Locust process's request log: ``requests.csv``, and ``requests-<w>.csv`` for a further worker w."""
 PROGRESS_INTERVAL_SECONDS = 5.0
 MIN_FREE_BYTES = 200 * 1024**2
 """Room a run needs at least: the TSDB, logs, the request log and plots of a ten-minute run take
@@ -129,26 +133,31 @@ def fingerprint(scenario, *, backend: str, tools: dict[str, str]) -> dict:
 
 
 class Progress:
-    """Reads new rows of requests.csv and prints one status line per interval."""
+    """Reads the new rows of every process's request log and prints one status line per interval."""
 
-    def __init__(self, path: pathlib.Path, *, write: Callable[[str], None]) -> None:
-        self.path = path
+    def __init__(self, locust_dir: pathlib.Path, *, write: Callable[[str], None]) -> None:
+        self.locust_dir = locust_dir
         self.write = write
-        self._offset = 0
-        self._header: list[str] | None = None
+        self._offsets: dict[pathlib.Path, int] = {}
+        self._headers: dict[pathlib.Path, list[str]] = {}
 
     def new_rows(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with open(self.path, "rb") as handle:
-            handle.seek(self._offset)
+        rows = []
+        for path in sorted(self.locust_dir.glob(REQUEST_LOGS)):
+            rows += self._new_rows_of(path)
+        return rows
+
+    def _new_rows_of(self, path: pathlib.Path) -> list[dict]:
+        with open(path, "rb") as handle:
+            handle.seek(self._offsets.get(path, 0))
             chunk = handle.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]  # leave a half-written last line for next time
-        self._offset += len(complete)
+        self._offsets[path] = self._offsets.get(path, 0) + len(complete)
         lines = complete.decode("utf-8").splitlines()
-        if self._header is None and lines:
-            self._header, lines = lines[0].split(","), lines[1:]
-        return [dict(zip(self._header or [], row)) for row in csv.reader(io.StringIO("\n".join(lines)))]
+        if path not in self._headers and lines:
+            self._headers[path], lines = lines[0].split(","), lines[1:]
+        header = self._headers.get(path, [])
+        return [dict(zip(header, row)) for row in csv.reader(io.StringIO("\n".join(lines)))]
 
     def report(self, *, elapsed: float, total: float, phase: str, replicas: str, in_flight: str) -> None:
         """One line; past the last stage the clock stops at the total and the phase reads ``draining``."""
@@ -241,6 +250,8 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), pl
     (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
     # the analysis reads the work models the replicas ran, the services' defaults included
     resolved["effective_services"] = scenario.effective_services()
+    # and the expected arrivals of each stage over time, for the generator check of time-varying stages
+    resolved["expected_arrivals"] = scenario.expected_arrivals()
     (run_dir / "scenario.json").write_text(json.dumps(resolved, indent=1), encoding="utf-8")
     events = events_module.EventLog(run_dir / "events.jsonl")
     table = processes.ProcessTable(run_dir / "pids.json")
@@ -282,7 +293,7 @@ def run(scenario_name: str, *, runs_dir: pathlib.Path = pathlib.Path("runs"), pl
         try:
             finish(run_dir, backend, events, table=table, started=started, interrupted=interrupted_by is not None,
                    analyze=measured, write=write, autoscaler=autoscaler, prometheus_bin=tools.get("prometheus"),
-                   faults=faults)
+                   faults=faults, drain_seconds=0.0 if interrupted_by is not None else drain_bound_seconds(scenario))
         finally:
             restore_signal_handlers(previous_handlers)
     return Outcome(run_dir, interrupted_by is not None, interrupted_by)
@@ -324,22 +335,29 @@ def drive_load(scenario, run_dir: pathlib.Path, backend: backend_module.Backend,
     """Run Locust headless until its shape ends, printing progress and recording phases.
 
     Locust gets ``--run-time`` as a safety bound (the locustfile enforces it, since Locust itself
-    ignores it under a load shape); past that bound plus a grace the runner stops it.
+    ignores it under a load shape); past that bound plus a grace the runner stops it. With
+    ``client.workers`` above 1, Locust runs as a master with that many local worker processes,
+    the master on a port from the backend's allocator (two runs never share one).
     """
     entry_url = backend.endpoints()["entry_url"]
     guard_target(entry_url, allowed_hosts=allowed_targets)
+    workers = check_workers(scenario.client.workers)
     locust_dir = run_dir / "locust"
     locust_dir.mkdir()
     total = scenario.duration_seconds
-    safety_seconds = total + scenario.client.timeout_seconds * (scenario.client.retries + 1) + 60
+    client = scenario.client
+    longest = retrying.longest_request_seconds(
+        retrying.Policy.from_settings(retries=client.retries, retry=client.retry.model_dump()),
+        timeout_seconds=client.timeout_seconds, deadline_seconds=client.deadline_seconds)
+    safety_seconds = total + longest + 60  # the locustfile's own horizon is total + longest + 30
+    master_ports = ports_module.PortAllocator() if workers > 1 else None
+    master_port = master_ports.allocate(what="the Locust master") if master_ports else None
     locust = table.start(
         name="locust", log_path=locust_dir / "locust.log",
-        env={"TAILSTORM_SCENARIO_JSON": str(run_dir / "scenario.json"), "TAILSTORM_LOCUST_DIR": str(locust_dir)},
-        argv=[sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host",
-              entry_url, "--csv", str(locust_dir / "locust"), "--csv-full-history",
-              "--only-summary", "--run-time", f"{int(safety_seconds)}s", "--stop-timeout", "10",
-              "--exit-code-on-error", "0", "--loglevel", "WARNING"])
-    progress = Progress(locust_dir / "requests.csv", write=write)
+        env=locust_env(run_dir / "scenario.json", locust_dir, workers=workers),
+        argv=locust_argv(entry_url, locust_dir, safety_seconds=safety_seconds, workers=workers,
+                         master_port=master_port))
+    progress = Progress(locust_dir, write=write)
     phases = PhaseFollower(locust_dir / "phases.jsonl", events)
     began = time.monotonic()
     try:
@@ -362,6 +380,8 @@ def drive_load(scenario, run_dir: pathlib.Path, backend: backend_module.Backend,
                                                    for s in scenario.services))
     finally:
         phases.follow()  # also on Ctrl-C: the phases that began are part of what was measured
+        if master_ports and not locust.is_running():
+            master_ports.close()  # else held until the runner exits, after teardown has stopped Locust
     if locust.returncode not in (0, None):
         events.emit(events_module.PROCESS_DIED, process="locust", role="locust", service=None,
                     returncode=locust.returncode, log_tail=locust.log_tail(3))
@@ -377,6 +397,35 @@ def first_stage_start(phases_path: pathlib.Path) -> float | None:
         if line.endswith("}") and json.loads(line)["index"] == 0:
             return json.loads(line)["time"]
     return None
+
+
+def check_workers(workers: int, *, cores: int | None = None) -> int:
+    """``client.workers``, or RunError when this machine has fewer cores than worker processes."""
+    cores = cores or os.cpu_count() or 1
+    if workers > cores:
+        raise RunError(f"client.workers is {workers} but this machine has {cores} core(s): the workers would "
+                       f"share cores and fall behind their schedules; set client.workers to at most {cores}")
+    return workers
+
+
+def locust_argv(entry_url: str, locust_dir: pathlib.Path, *, safety_seconds: float, workers: int = 1,
+                master_port: int | None = None) -> list[str]:
+    """The Locust command line of a run (also what the stall test and the generator benchmark start)."""
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", entry_url,
+            "--csv", str(locust_dir / "locust"), "--csv-full-history", "--only-summary",
+            "--run-time", f"{int(safety_seconds)}s", "--stop-timeout", "10", "--exit-code-on-error", "0",
+            "--loglevel", "WARNING"]
+    if workers > 1:
+        if master_port is None:
+            raise ValueError("a Locust master needs a port: pass master_port from the run's PortAllocator")
+        argv += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port",
+                 str(master_port), "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    return argv
+
+
+def locust_env(scenario_json: pathlib.Path, locust_dir: pathlib.Path, *, workers: int = 1) -> dict[str, str]:
+    return {"TAILSTORM_SCENARIO_JSON": str(scenario_json), "TAILSTORM_LOCUST_DIR": str(locust_dir),
+            "TAILSTORM_DISPATCHERS": str(workers)}
 
 
 class PhaseFollower:
@@ -401,11 +450,21 @@ class PhaseFollower:
         self.seen = len(lines)
 
 
+def drain_bound_seconds(scenario) -> float:
+    """How long the stack may take to finish its work after the load stopped: the longest route
+    timeout of any proxy (no request outlives its proxy's route), plus a few scrapes."""
+    routes = [scenario.envoy.route_timeout_seconds] + [
+        spec.envoy.route_timeout_seconds for spec in scenario.services.values() if spec.envoy is not None]
+    return min(max(routes) + 5.0, 120.0)
+
+
 def finish(run_dir: pathlib.Path, backend: backend_module.Backend, events: events_module.EventLog, *,
            table: processes.ProcessTable, started: float, interrupted: bool, analyze: bool,
            write: Callable[[str], None], autoscaler: autoscaling.Autoscaler | None = None,
-           prometheus_bin: str | None = None, faults: chaos.FaultExecutor | None = None) -> None:
-    """Stop the load, the faults and the autoscaler, dump Prometheus, tear down (always), then analyze."""
+           prometheus_bin: str | None = None, faults: chaos.FaultExecutor | None = None,
+           drain_seconds: float = 10.0) -> None:
+    """Stop the load, the faults and the autoscaler, let the stack drain (up to ``drain_seconds``),
+    dump Prometheus, tear down (always), then analyze."""
     dumped = False
     try:
         if faults is not None:
@@ -422,7 +481,12 @@ def finish(run_dir: pathlib.Path, backend: backend_module.Backend, events: event
                 alive = api.is_ready()
         if alive:
             load_ended = time.time()
-            if not collecting.wait_for_final_scrape(backend.prometheus_url, after=load_ended):
+            remaining = collecting.wait_until_drained(backend.prometheus_url, after=load_ended,
+                                                      timeout_seconds=drain_seconds)
+            if remaining != 0:
+                write(f"warning: {remaining:.0f} requests were still in flight in the stack {drain_seconds:.0f} s "
+                      "after the load stopped; the flow check allows for them")
+            if not collecting.wait_for_final_scrape(backend.prometheus_url, after=time.time()):
                 write("warning: Prometheus did not scrape every target once more after the load; "
                       "the last second of counts may be missing")
             failed = collecting.dump_ranges(backend.prometheus_url, run_dir / "prometheus",

@@ -9,6 +9,7 @@ module depends on pydantic and PyYAML only, so analysis may import it.
 from __future__ import annotations
 
 import copy
+import csv
 import math
 import pathlib
 import typing
@@ -117,18 +118,198 @@ class ServiceSpec(Strict):
     """Overrides the scenario-wide ``envoy`` block for this service's proxy."""
 
 
+MAX_RATE_PER_SECOND = 5000.0
+"""The highest arrival rate a stage may ask for (what `make bench-generator` shows the generator carries)."""
+MAX_TRACE_ARRIVALS = 500_000
+
+
+class Ramp(Strict):
+    """λ rises (or falls) linearly from ``from_per_second`` at the stage's start to ``to_per_second`` at its end."""
+
+    from_per_second: float = pydantic.Field(ge=0, le=MAX_RATE_PER_SECOND)
+    to_per_second: float = pydantic.Field(ge=0, le=MAX_RATE_PER_SECOND)
+
+
+class Spike(Strict):
+    """λ is ``base_per_second``, and ``peak_per_second`` during [at_seconds, at_seconds + length_seconds)."""
+
+    base_per_second: float = pydantic.Field(ge=0, le=MAX_RATE_PER_SECOND)
+    peak_per_second: float = pydantic.Field(ge=0, le=MAX_RATE_PER_SECOND)
+    at_seconds: float = pydantic.Field(ge=0)
+    length_seconds: float = pydantic.Field(gt=0)
+
+
+class Sine(Strict):
+    """Diurnal: λ(t) = mean + amplitude · sin(2π (t + phase) / period), t from the stage's start."""
+
+    mean_per_second: float = pydantic.Field(gt=0, le=MAX_RATE_PER_SECOND)
+    amplitude_per_second: float = pydantic.Field(ge=0)
+    period_seconds: float = pydantic.Field(gt=0)
+    phase_seconds: float = 0.0
+
+    @pydantic.model_validator(mode="after")
+    def _rate_stays_in_range(self) -> "Sine":
+        if self.amplitude_per_second > self.mean_per_second:
+            raise ValueError(f"amplitude_per_second {self.amplitude_per_second:g} exceeds mean_per_second "
+                             f"{self.mean_per_second:g}: the rate would go negative; lower the amplitude")
+        if self.mean_per_second + self.amplitude_per_second > MAX_RATE_PER_SECOND:
+            raise ValueError(f"mean + amplitude exceeds {MAX_RATE_PER_SECOND:g} req/s; lower one of them")
+        return self
+
+
+class Square(Strict):
+    """Oscillating load (HPA thrashing): ``high_per_second`` for the first half of each period, then
+    ``low_per_second`` for the second half."""
+
+    low_per_second: float = pydantic.Field(ge=0, le=MAX_RATE_PER_SECOND)
+    high_per_second: float = pydantic.Field(ge=0, le=MAX_RATE_PER_SECOND)
+    period_seconds: float = pydantic.Field(gt=0)
+
+
+class Burst(Strict):
+    """``requests`` requests all at once at ``at_seconds`` (on top of ``base_per_second``)."""
+
+    requests: int = pydantic.Field(ge=1, le=100_000)
+    at_seconds: float = pydantic.Field(0.0, ge=0)
+    base_per_second: float = pydantic.Field(0.0, ge=0, le=MAX_RATE_PER_SECOND)
+
+
+class Trace(Strict):
+    """Replay of a recorded arrival trace: a CSV whose first column is each arrival's time in seconds
+    from the stage's start (one row per arrival; a header row is allowed). ``path`` is relative to
+    the scenario file. The loader reads it into ``offsets_seconds``, so the resolved scenario of a run
+    carries the trace it replayed."""
+
+    path: str = pydantic.Field(min_length=1)
+    offsets_seconds: tuple[float, ...] = ()
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _read_the_file(cls, data: typing.Any, info: pydantic.ValidationInfo) -> typing.Any:
+        if not isinstance(data, dict) or data.get("offsets_seconds") or "path" not in data:
+            return data
+        directory = (info.context or {}).get("scenario_dir")
+        if directory is None:
+            raise ValueError("a trace is read relative to its scenario file; load the scenario with load_scenario")
+        return {**data, "offsets_seconds": read_trace(pathlib.Path(directory) / data["path"])}
+
+
+def read_trace(path: pathlib.Path) -> tuple[float, ...]:
+    """The arrival offsets of a trace CSV, sorted; ValueError naming the file and row otherwise."""
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    except OSError as exc:
+        raise ValueError(f"cannot read the trace {path}: {exc.strerror or exc}; the path is relative to "
+                         "the scenario file") from None
+    offsets = []
+    for number, row in enumerate(rows, start=1):
+        if not row or not row[0].strip():
+            continue
+        try:
+            offset = float(row[0])
+        except ValueError:
+            if number == 1:
+                continue  # a header
+            raise ValueError(f"{path} row {number}: {row[0]!r} is not a time in seconds") from None
+        if not math.isfinite(offset) or offset < 0:
+            raise ValueError(f"{path} row {number}: {row[0]!r} must be a finite time >= 0 seconds from the start")
+        offsets.append(offset)
+    if not offsets:
+        raise ValueError(f"{path} holds no arrival times; put one time in seconds per row")
+    if len(offsets) > MAX_TRACE_ARRIVALS:
+        raise ValueError(f"{path} holds {len(offsets)} arrivals, more than {MAX_TRACE_ARRIVALS}; split it over stages")
+    return tuple(sorted(offsets))
+
+
 class Stage(Strict):
-    """A load stage, like locust's ``StagesShape.stages`` but open-loop: a rate, not users."""
+    """A load stage, like locust's ``StagesShape.stages`` but open-loop: a rate, not users.
+
+    The rate is a constant ``arrival_rate_per_second`` or one of the blocks ``ramp``, ``spike``,
+    ``sine``, ``square``, ``burst``, ``trace`` (loadtests/shapes.py generates the arrivals). A
+    closed-loop client's stages give no rate: its users send as fast as the answers come back.
+    """
 
     name: str = pydantic.Field(min_length=1)
     duration_seconds: float = pydantic.Field(gt=0, le=3600)
-    arrival_rate_per_second: float = pydantic.Field(ge=0, le=5000)
+    arrival_rate_per_second: float | None = pydantic.Field(None, ge=0, le=MAX_RATE_PER_SECOND)
+    """The constant rate; for a stage with a rate block, its mean rate (filled in: leave it out)."""
+    arrivals: Literal["poisson", "constant"] = "poisson"
+    """``poisson``: exponential gaps (thinned for a time-varying rate); ``constant``: evenly spaced
+    in expected arrivals. Bursts and traces have their own times."""
+    ramp: Ramp | None = None
+    spike: Spike | None = None
+    sine: Sine | None = None
+    square: Square | None = None
+    burst: Burst | None = None
+    trace: Trace | None = None
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _mean_rate_filled_in(cls, data: typing.Any, handler) -> "Stage":
+        stage = handler(data)
+        blocks = [name for name in shapes_module().SHAPES if getattr(stage, name) is not None]
+        if len(blocks) > 1:
+            raise ValueError(f"stage {stage.name!r} has the rate blocks {', '.join(blocks)}; give one per stage "
+                             "(make more stages for a sequence)")
+        if not blocks:
+            return stage
+        stage.fits_its_duration()
+        mean = shapes_module().mean_rate_per_second(stage.model_dump(mode="json"))
+        given = stage.arrival_rate_per_second
+        if given is not None and not math.isclose(given, mean, rel_tol=1e-6, abs_tol=1e-9):
+            raise ValueError(f"stage {stage.name!r}: arrival_rate_per_second {given:g} is not the mean rate "
+                             f"{mean:g} of its {blocks[0]}; leave arrival_rate_per_second out, it is computed")
+        return stage.model_copy(update={"arrival_rate_per_second": mean})
+
+    def fits_its_duration(self) -> None:
+        """Times inside a block must fall inside the stage."""
+        duration = self.duration_seconds
+        if self.spike and self.spike.at_seconds + self.spike.length_seconds > duration:
+            raise ValueError(f"stage {self.name!r}: the spike ends at {self.spike.at_seconds + self.spike.length_seconds:g} s, "
+                             f"after the stage's {duration:g} s; shorten it or lengthen the stage")
+        if self.burst and self.burst.at_seconds >= duration:
+            raise ValueError(f"stage {self.name!r}: the burst at {self.burst.at_seconds:g} s is not inside the "
+                             f"stage's {duration:g} s")
+        if self.trace and self.trace.offsets_seconds[-1] >= duration:
+            late = sum(1 for t in self.trace.offsets_seconds if t >= duration)
+            raise ValueError(f"stage {self.name!r}: {late} arrival(s) of the trace {self.trace.path} fall at or after "
+                             f"the stage's {duration:g} s; lengthen the stage or cut the trace")
+        if self.arrivals == "constant" and self.trace:
+            raise ValueError(f"stage {self.name!r}: a trace is replayed at its recorded times; remove "
+                             "arrivals: constant")
+
+    @property
+    def has_rate(self) -> bool:
+        return self.arrival_rate_per_second is not None
+
+    def peak_rate_per_second(self) -> float:
+        return shapes_module().peak_rate_per_second(self.model_dump(mode="json"))
+
+
+def shapes_module():
+    """loadtests/shapes.py, pure and stdlib-only: what a stage's rate block means (one home for it)."""
+    from loadtests import shapes  # noqa: PLC0415 (as the HPA codec below: only needed to validate)
+    return shapes
 
 
 class Client(Strict):
-    """How Locust behaves. ``open``: Poisson arrivals at the stage's rate, whatever the latency."""
+    """How Locust behaves.
 
-    kind: Literal["open"] = "open"
+    ``open``: arrivals at the stages' rates whatever the latency, each request timed from its
+    intended send time. ``closed``: ``users`` users each send a request, wait for its answer, think
+    for an exponential time of mean ``think_time_seconds``, and repeat; the rate then follows the
+    system's speed (coordinated omission: a stall holds back the requests it would have delayed),
+    and the report says so.
+    """
+
+    kind: Literal["open", "closed"] = "open"
+    users: int | None = pydantic.Field(None, ge=1, le=10_000)
+    """Closed loop only: the number of users (each at most one request outstanding)."""
+    think_time_seconds: float = pydantic.Field(0.0, ge=0, le=3600)
+    """Closed loop only: mean think time between an answer and the user's next request."""
+    workers: int = pydantic.Field(1, ge=1, le=64)
+    """Locust worker processes (a master plus this many workers when above 1), each generating an
+    independent share of the schedule; the runner refuses more than the machine has cores."""
     timeout_seconds: float = pydantic.Field(5.0, gt=0, le=300)
     """Per-attempt timeout: an attempt without an answer by then fails (status 0, ``timeout``)."""
     retries: int = pydantic.Field(0, ge=0, le=10)
@@ -140,10 +321,24 @@ class Client(Strict):
     """Overall deadline of a request, from its intended start: no attempt or back-off after it, and
     each attempt tells the server the time left (``x-tailstorm-deadline-ms``). None: attempts are
     bounded by ``timeout_seconds`` each and nothing more."""
+    propagate_deadline: bool = True
+    """Tell the server each attempt's time left (``x-tailstorm-deadline-ms``), so a replica drops
+    work whose caller has given up (a 504 when it leaves the queue too late). False: the naive client
+    of a retry storm, whose server keeps working on attempts nobody waits for (the entry then
+    assumes its ``default_deadline_seconds``)."""
     max_in_flight: int = pydantic.Field(512, ge=1, le=10_000)
     """Bound on outstanding requests; arrivals beyond it are logged as client overflow, not sent."""
     prompt_tokens: int = pydantic.Field(128, ge=1)
     output_tokens: int = pydantic.Field(64, ge=1)
+
+    @pydantic.model_validator(mode="after")
+    def _users_only_when_closed(self) -> "Client":
+        if self.kind == "closed" and self.users is None:
+            raise ValueError("client.users: a closed-loop client needs its number of users")
+        if self.kind == "open" and (self.users is not None or self.think_time_seconds):
+            raise ValueError("client.users, client.think_time_seconds: only a closed-loop client has users; "
+                             "set client.kind: closed, or give the stages' rates instead")
+        return self
 
 
 class Window(Strict):
@@ -499,14 +694,28 @@ class Scenario(Strict):
         return self
 
     @pydantic.model_validator(mode="after")
+    def _stages_match_the_client(self) -> "Scenario":
+        for stage in self.stages:
+            if self.client.kind == "open" and not stage.has_rate:
+                raise ValueError(f"stages: stage {stage.name!r} gives no rate; an open-loop client needs "
+                                 "arrival_rate_per_second or a rate block (ramp, spike, sine, square, burst, trace)")
+            if self.client.kind == "closed" and stage.has_rate:
+                raise ValueError(f"stages: stage {stage.name!r} gives a rate, but a closed-loop client's users send "
+                                 "as fast as the answers come back; remove the rate, or set client.kind: open")
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _client_can_carry_the_load(self) -> "Scenario":
         least = least_latency_seconds(self)
-        for stage in self.stages:
-            needed = in_flight_needed(stage.arrival_rate_per_second, least)
+        for stage in self.stages if self.client.kind == "open" else ():
+            peak = stage.peak_rate_per_second()
+            needed = in_flight_needed(peak, least)
+            if stage.burst:  # its requests are all in flight at once
+                needed = max(needed, stage.burst.requests + in_flight_needed(stage.burst.base_per_second, least))
             if needed > self.client.max_in_flight:
                 raise ValueError(
                     f"client.max_in_flight: {self.client.max_in_flight} cannot carry stage {stage.name!r} at "
-                    f"{stage.arrival_rate_per_second:g} req/s: even with no queueing a request takes at least "
+                    f"{peak:g} req/s: even with no queueing a request takes at least "
                     f"{least * 1000:.0f} ms (the service times along the chain), so the client would drop arrivals "
                     f"of a healthy system; raise max_in_flight to at least {needed}")
         return self
@@ -559,6 +768,14 @@ class Scenario(Strict):
         if spec.calls is not None:
             settings["calls"] = [call.model_dump(exclude={"url"}) for call in spec.calls]
         return settings
+
+    def expected_arrivals(self) -> list[list[list[float]] | None]:
+        """Per stage, [[offset, expected arrivals before it], …] (loadtests/shapes.py ``expected_curve``)
+        for the run's ``scenario.json``: the analysis judges the arrival count of any window from it
+        without knowing the shapes; None for a closed-loop stage, which has no schedule."""
+        if self.client.kind == "closed":
+            return [None for _ in self.stages]
+        return [shapes_module().expected_curve(stage.model_dump(mode="json")) for stage in self.stages]
 
     def effective_services(self) -> dict[str, dict]:
         """Per service, the work model its replicas run (defaults included), for the run's
@@ -634,7 +851,7 @@ def load_scenario(name_or_path: str | pathlib.Path, *, variant: str | None = Non
 
 def validate(path: pathlib.Path, data: dict, *, label: str = "") -> Scenario:
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"scenario_dir": path.parent})
     except pydantic.ValidationError as exc:
         raise ScenarioError(f"{path}: {label}invalid scenario:\n" + describe_errors(exc)) from exc
     if scenario.name != path.stem:
@@ -673,8 +890,12 @@ def resolve_path(name_or_path: str | pathlib.Path) -> pathlib.Path:
 def describe_errors(exc: pydantic.ValidationError) -> str:
     """One line per problem: the dotted field, what is wrong and what is allowed."""
     lines = []
-    for error in exc.errors():
+    errors = exc.errors()
+    for error in errors:
         field = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "too_short" and any(other["loc"][:len(error["loc"])] == error["loc"] and
+                                                len(other["loc"]) > len(error["loc"]) for other in errors):
+            continue  # pydantic counts the length without the items that failed: not a problem of its own
         if not error["loc"]:  # a rule across fields: its message names the fields itself
             lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
         elif error["type"] == "value_error":  # a rule of one block: its sentence, not the whole block back

@@ -125,6 +125,13 @@ def throughput_plot(data, path: pathlib.Path) -> None:
     ax.plot(times, offered, label="offered (arrivals/s)", color="#888")
     ax.plot(times, ok, label="goodput (2xx/s)", color="#2a7")
     ax.plot(times, failed, label="errors/s", color="#d33")
+    if data.scenario.get("client", {}).get("retries"):  # retries: what the client's attempts do to the entry
+        entry = data.scenario.get("entry", "gateway")
+        attempts_t, attempts = broken(*counter_rate(extract.select(data.series.get("envoy_downstream_rq", []),
+                                                                   envoy_http_conn_manager_prefix=entry)))
+        if attempts_t:
+            ax.plot([t - data.origin for t in attempts_t], attempts, "--", color="#555",
+                    label=f"attempts reaching {entry} (/s, retries included)")
     overflow_t, overflow = broken(*counter_rate(data.series["envoy_pending_overflow"] + data.series["envoy_active_overflow"]))
     if overflow_t:
         ax.plot([t - data.origin for t in overflow_t], overflow, ":", label="Envoy overflow 503/s", color="#a0a")

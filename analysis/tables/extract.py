@@ -56,7 +56,20 @@ class Phase:
     name: str
     start: float
     end: float
-    arrival_rate_per_second: float
+    arrival_rate_per_second: float | None
+    """The stage's mean rate; None for a closed-loop client, which follows no schedule."""
+    expected_curve: tuple[tuple[float, float], ...] | None = None
+    """[(offset from the phase start, expected arrivals before it), …] from ``scenario.json``'s
+    ``expected_arrivals`` (read linearly); None for runs that predate it (then rate × time)."""
+
+    def expected_arrivals(self, start: float, end: float) -> float | None:
+        """Arrivals the scenario's schedule expects in [start, end) of this phase; None without a schedule."""
+        if self.expected_curve:
+            return (expected_before(self.expected_curve, end - self.start)
+                    - expected_before(self.expected_curve, start - self.start))
+        if self.arrival_rate_per_second is None:
+            return None
+        return self.arrival_rate_per_second * (end - start)
 
     def window(self, *, warmup_seconds: float, cooldown_seconds: float) -> tuple[float, float]:
         """The measured part of the phase; the whole phase if it is too short to trim."""
@@ -69,6 +82,21 @@ class Series:
     labels: dict
     times: tuple[float, ...]
     values: tuple[float, ...]
+
+
+def expected_before(curve: tuple[tuple[float, float], ...], offset: float) -> float:
+    """The curve's expected arrivals before ``offset``: linear between its points; at a point where
+    it jumps (a burst), the value before the jump."""
+    times = [t for t, _ in curve]
+    index = bisect.bisect_left(times, offset)
+    if index == 0:
+        return curve[0][1]
+    if index == len(curve):
+        return curve[-1][1]
+    (t0, c0), (t1, c1) = curve[index - 1], curve[index]
+    if t1 == offset:
+        return c1
+    return c0 + (c1 - c0) * (offset - t0) / (t1 - t0)
 
 
 def read_json(path: pathlib.Path) -> dict:
@@ -94,6 +122,7 @@ def read_phases(run_dir: pathlib.Path, scenario: dict, events: list[dict],
     at the end of the run (``run_finished``) or, for a run whose runner died, at the last moment
     anything was measured, so a truncated phase's rates count only the time it ran."""
     stages = scenario["stages"]
+    curves = scenario.get("expected_arrivals") or [None] * len(stages)
     starts = {e["index"]: e["time"] for e in events if e["type"] == "phase"}
     finished = max((e["time"] for e in events if e["type"] == "run_finished"), default=None)
     if finished is None:
@@ -105,7 +134,8 @@ def read_phases(run_dir: pathlib.Path, scenario: dict, events: list[dict],
         if index not in starts:
             break  # the run stopped before this stage began
         end = min(starts[index] + stage["duration_seconds"], finished)
-        phases.append(Phase(stage["name"], starts[index], end, stage["arrival_rate_per_second"]))
+        curve = tuple(tuple(point) for point in curves[index]) if curves[index] else None
+        phases.append(Phase(stage["name"], starts[index], end, stage.get("arrival_rate_per_second"), curve))
     return phases
 
 
@@ -129,19 +159,27 @@ def measured_span(run_dir: pathlib.Path) -> tuple[float, float] | None:
 WITHHELD_OUTCOMES = ("throttled", "retry_budget", "no_time_left")
 """Rows of attempts the client's retry policy did not send (services/common/retrying.py
 ``WITHHELD_REASONS``; analysis reads them as data): no actual start, status 0, not attempts."""
+REQUEST_LOGS = "requests*.csv"
+"""One request log per Locust process: ``requests.csv``, and ``requests-<w>.csv`` for a further worker w."""
 
 
 def read_requests(run_dir: pathlib.Path) -> list[Request]:
-    """Fold requests.csv's attempts into requests (keyed by intended start)."""
-    path = run_dir / "locust" / "requests.csv"
-    if not path.exists():
-        return []
+    """Every Locust process's log, each folded into requests, merged in order of intended start."""
+    requests = []
+    for path in sorted((run_dir / "locust").glob(REQUEST_LOGS)):
+        requests += read_request_log(path)
+    return sorted(requests, key=lambda r: r.intended_start)
+
+
+def read_request_log(path: pathlib.Path) -> list[Request]:
+    """Fold one log's attempts into requests, keyed by the request's number in the log (by intended
+    start in logs that predate the number; a burst's requests share an intended start)."""
     attempts: dict[str, list[dict]] = {}
     with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             if row.get("outcome"):
-                attempts.setdefault(row["intended_start"], []).append(row)
-    return sorted((fold(rows) for rows in attempts.values()), key=lambda r: r.intended_start)
+                attempts.setdefault(row.get("request") or row["intended_start"], []).append(row)
+    return [fold(rows) for rows in attempts.values()]
 
 
 def fold(rows: list[dict]) -> Request:

@@ -53,6 +53,17 @@ def queue_model(s: dict) -> dict | None:
             "steady_servers": not s["servers_range"] or s["servers_range"][1] - s["servers_range"][0] < 0.5}
 
 
+def reneging(s: dict) -> str | None:
+    """Why a service's queue is no M/M/c/K, when requests left it unserved: a propagated deadline
+    that expired while they waited (a 504 as they leave the queue). Abandonment bounds the wait as
+    a queue limit would not (M/M/c+M, Erlang A): the sentence for the row's note, or None."""
+    expired = s["shed"] - s["shed_queue_full"]
+    if not s["completed"] or expired / s["completed"] < MIN_PROBABILITY:
+        return None
+    return (f"{expired:.0f} of {s['completed']:.0f} requests reneged (deadline expired in the queue): "
+            "an abandoning queue (M/M/c+M), not M/M/c/K")
+
+
 def is_gpu_engine(scenario: dict, service: str) -> bool:
     """``work: gpu`` replicas batch requests in an emulated engine: not a c-server FIFO queue."""
     return scenario["services"][service].get("work") == "gpu"
@@ -83,6 +94,9 @@ def mmc_mean_response(scenario: dict, phase: str, service: str, s: dict) -> list
         return [compare.inconclusive(check=check, subject=service, phase=phase, formula=formula,
                                      measured=s["own_response_seconds"],
                                      note="ready servers changed inside the window: no steady state")]
+    if (abandoned := reneging(s)) is not None:
+        return [compare.inconclusive(check=check, subject=service, phase=phase, formula=formula,
+                                     measured=s["own_response_seconds"], note=abandoned)]
     blocking = queueing.mmck_blocking_probability(arrival_rate_per_second=model["lam"], service_rate_per_second=model["mu"],
                                                   servers=model["c"], capacity=model["k"])
     rates = {"arrival_rate_per_second": model["lam"], "service_rate_per_second": model["mu"], "servers": model["c"]}
@@ -143,6 +157,9 @@ def service_blocking(scenario: dict, phase: str, service: str, s: dict, envoy: d
     if not model["steady_servers"]:
         return [compare.inconclusive(check="mmck_blocking", subject=service, phase=phase, formula="P_K of M/M/c/K",
                                      measured=measured, note="ready servers changed inside the window: no steady state")]
+    if (abandoned := reneging(s)) is not None:
+        return [compare.inconclusive(check="mmck_blocking", subject=service, phase=phase, formula="P_K of M/M/c/K",
+                                     measured=measured, note=abandoned)]
     interval = intervals.wilson_interval(s["shed_queue_full"], s["completed"])
     return [compare.compare(check="mmck_blocking", subject=service, phase=phase,
                             formula=f"P_K of M/M/c/K, c = {model['c']}, K = {model['k']}", measured=measured,
@@ -189,6 +206,10 @@ def envoy_overflow(scenario: dict, phase: str, service: str, s: dict, envoy: dic
                                      formula="P_K of M/M/c/K, K = max_requests + max_pending", measured=measured,
                                      note=f"ready servers changed inside the window (scaling): no steady state; "
                                           f"{overflow:.0f} of {offered:.0f} overflowed")]
+    if (abandoned := reneging(s)) is not None:
+        return [compare.inconclusive(check="envoy_overflow", subject=service, phase=phase,
+                                     formula="P_K of M/M/c/K, K = max_requests + max_pending", measured=measured,
+                                     note=f"{abandoned}; {overflow:.0f} of {offered:.0f} overflowed")]
     interval = intervals.wilson_interval(overflow, offered)
     return [compare.compare(check="envoy_overflow", subject=service, phase=phase,
                             formula=f"P_K of M/M/c/K, c = {c}, K = max_requests + max_pending = {capacity}",
@@ -265,10 +286,19 @@ def cascade(scenario: dict, phase: str, client: dict, servers: dict, envoys: dic
     interval = intervals.wilson_interval(client["requests"] * measured, client["requests"])
     note = "f_i: " + ", ".join(f"{n} {100 * f:.1f}%" for n, f in zip(chain, shares)) + f"; {sent} requests sent"
     serial = math.prod(1 - f for f in shares)
+    timed_out = (client.get("status_counts") or {}).get("timeout", 0)
+    if timed_out / client["requests"] >= MIN_PROBABILITY:
+        # the client gave up on requests the services may still have answered: its failures are
+        # abandonment, which no service's failure share holds
+        serial_row = compare.inconclusive(
+            check="serial_goodput", subject="end-to-end", phase=phase, formula="∏(1 − f_i)", measured=measured,
+            note=f"{note}; {timed_out} requests failed by the client's own timeout: not a service's failure share")
+    else:
+        serial_row = compare.compare(check="serial_goodput", subject="end-to-end", phase=phase, formula="∏(1 − f_i)",
+                                     measured=measured, predicted=serial, tolerance=tolerance(scenario, "seed_models"),
+                                     measured_spread=half_width(interval), measured_interval=interval, note=note)
     return [
-        compare.compare(check="serial_goodput", subject="end-to-end", phase=phase, formula="∏(1 − f_i)",
-                        measured=measured, predicted=serial, tolerance=tolerance(scenario, "seed_models"),
-                        measured_spread=half_width(interval), measured_interval=interval, note=note),
+        serial_row,
         compare.compare(check="seed_cascade", subject="end-to-end", phase=phase,
                         formula="g_i = (1 − f_i)(1 − 0.3(1 − g_{i+1}))", measured=measured,
                         predicted=seedmodels.seed_cascade_goodput_fraction(failure_probabilities=shares),

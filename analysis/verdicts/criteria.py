@@ -96,10 +96,16 @@ def bound_text(criterion: dict) -> str:
 
 
 def judge(criterion: dict, summary: dict, *, status: str) -> dict:
-    """One criterion's row: the sentence with its value, the bound and the verdict."""
+    """One criterion's row: the sentence with its value, the bound and the verdict. Withheld in an
+    invalid run, and where it reads the client side of a phase whose load generator fell behind
+    (latency counts from the intended send time, so the generator's lag would read as the system's)."""
     row = {"name": criterion["name"], "measure": criterion["measure"], "expected": bound_text(criterion)}
+    tree = expressions.parse(criterion["measure"])
+    behind = set(summary["run"]["validity"].get("generator_behind_phases", []))
+    late = sorted({path.parts[0] for path in expressions.paths(tree)
+                   if path.parts[0] in behind and path.parts[1:2] == ("client",)})
     try:
-        value = expressions.evaluate(expressions.parse(criterion["measure"]), lambda p: resolve(summary, p))
+        value = expressions.evaluate(tree, lambda p: resolve(summary, p))
     except MissingValue as exc:
         return {**row, "value": None, "says": f"{criterion['name']}: {exc}", "verdict": compare.INCONCLUSIVE}
     if math.isnan(value):
@@ -107,8 +113,11 @@ def judge(criterion: dict, summary: dict, *, status: str) -> dict:
                 "verdict": compare.INCONCLUSIVE}
     inside = ((criterion.get("at_least") is None or value >= criterion["at_least"])
               and (criterion.get("at_most") is None or value <= criterion["at_most"]))
-    verdict = compare.WITHHELD if status == validity.INVALID else (compare.PASS if inside else compare.FAIL)
-    return {**row, "value": value, "says": criterion["says"].format(value=value), "verdict": verdict}
+    verdict = compare.WITHHELD if status == validity.INVALID or late else (compare.PASS if inside else compare.FAIL)
+    says = criterion["says"].format(value=value)
+    if late and status != validity.INVALID:
+        says += f" (withheld: the load generator fell behind in {', '.join(late)})"
+    return {**row, "value": value, "says": says, "verdict": verdict}
 
 
 def story(scenario: dict, summary: dict) -> dict | None:

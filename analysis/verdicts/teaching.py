@@ -45,7 +45,7 @@ def quantities_for(scenario: dict) -> list[Quantity]:
 
 
 def busiest_phase(stage_names_and_rates: list[tuple[str, float]]) -> str:
-    return max(stage_names_and_rates, key=lambda item: item[1])[0]
+    return max(stage_names_and_rates, key=lambda item: item[1] or 0.0)[0]  # None: a closed loop's stage
 
 
 def parse_assignment(text: str, *, scenario: dict) -> tuple[str, float]:
@@ -128,7 +128,7 @@ def find_phase(summary: dict, name: str | None) -> dict | None:
         return None
     if name:
         return next((p for p in phases if p["name"] == name), None)
-    return max(phases, key=lambda p: p["arrival_rate_per_second"])
+    return max(phases, key=lambda p: p["arrival_rate_per_second"] or 0.0)  # None: a closed loop's stage
 
 
 def prediction_row(summary: dict, check: str, subject: str, phase: str) -> dict | None:

@@ -15,7 +15,10 @@ invariant any sound run satisfies, so it catches such defects without knowing th
   nothing at all (it was down) or one target went unscraped is a gap, marked on every plot;
 - **the load generator**: every arrival sent (no ``client_overflow``), sent on time (the first
   attempt's lag behind its intended start), and arrivals per phase consistent with the scenario's
-  rate; a phase where the generator fell behind has its client-side verdicts withheld;
+  schedule (the expected count of the window, from ``scenario.json``'s ``expected_arrivals``, so
+  ramps, sines and bursts are judged by their own integral); a phase where the generator fell
+  behind has its client-side verdicts withheld. A closed-loop client has no schedule to keep: its
+  rows say ``closed`` and nothing is judged for it (its report says the rate followed the system);
 - **the testbed's own processes**: an Envoy or Prometheus that died is an outage window (degraded
   if it came back, invalid if not); a replica that died without a fault that explains it, or
   Locust dying, degrades the run; a run whose runner never finished is truncated;
@@ -40,6 +43,8 @@ FLOW_SLACK_REQUESTS = 3
 """Absolute slack of a flow comparison: a request in flight across the final scrape."""
 FLOW_SLACK_SHARE = 0.002
 """Relative slack of a flow comparison (0.2 % of the larger count)."""
+END_SAMPLE_SECONDS = 5.0
+"""A replica's in-flight series that ends this close to the run's last scrape was still there at the end."""
 GAP_SECONDS = 2.5
 """Points further apart than this (1 s steps) are a scrape gap; Prometheus' lookback is 3 s here."""
 LATE_SEND_SECONDS = 0.010
@@ -83,6 +88,12 @@ def callers_of(scenario: dict, service: str) -> list[str]:
             if any(call["service"] == service for call in (spec.get("calls") or []))]
 
 
+def calls_per_request(scenario: dict, caller: str, service: str) -> int:
+    """How many calls to ``service`` one request of ``caller`` makes at most (``parallel`` per call step)."""
+    return sum(call.get("parallel", 1) for call in (scenario["services"][caller].get("calls") or [])
+               if call["service"] == service)
+
+
 def flow_table(run: extract.Run) -> list[dict]:
     """Per service, the counts along its hop: sent by callers → received by its proxy → forwarded →
     counted by its replicas. ``sent_low`` leaves out attempts that never got an answer, at every hop
@@ -101,7 +112,10 @@ def flow_table(run: extract.Run) -> list[dict]:
         else:
             senders = callers_of(run.scenario, service)
             calls = extract.select(s.get("downstream_count", []), target=service)
-            sent_high = sum(extract.counter_increase(x, -math.inf, math.inf) for x in calls)
+            # a caller's histogram counts a call once it ends: calls still open at the end are on the upper side
+            sent_high = sum(extract.counter_increase(x, -math.inf, math.inf) for x in calls) + sum(
+                in_flight_at_end(s.get("in_flight", []), caller) * calls_per_request(run.scenario, caller, service)
+                for caller in senders)
             sent_low = sum(extract.counter_increase(x, -math.inf, math.inf) for x in calls
                            if x.labels.get("code") not in ("error", "timeout"))
         rows.append({
@@ -113,8 +127,20 @@ def flow_table(run: extract.Run) -> list[dict]:
                                          ("envoy_pending_overflow", "envoy_active_overflow", "envoy_none_healthy"))
             + total(s.get("envoy_fault_aborts", []), envoy_http_conn_manager_prefix=service),
             "replicas_counted": total(s["request_count"], service=service),
+            "in_flight_at_end": in_flight_at_end(s.get("in_flight", []), service),
         })
     return rows
+
+
+def in_flight_at_end(series_list: list[extract.Series], service: str) -> float:
+    """Requests the service's replicas were still working on at the last scrape of the run: its
+    proxy forwarded them, but no replica has counted them yet (the runner waits for the stack to
+    drain, so this is 0 unless it did not in time). A replica that left the run earlier is not in it."""
+    series = [x for x in extract.select(series_list, service=service) if x.times]
+    if not series:
+        return 0.0
+    last = max(x.times[-1] for x in series)
+    return sum(x.values[-1] for x in series if x.times[-1] >= last - END_SAMPLE_SECONDS)
 
 
 def slack(*counts: float) -> float:
@@ -141,8 +167,11 @@ def flow_reasons(run: extract.Run, flow: list[dict]) -> list[dict]:
             problems.append(f"{' and '.join(row['senders'])} sent {sent} requests to its proxy, which counted "
                             f"{received:.0f}")
         forwarded, counted = row["proxy_forwarded"], row["replicas_counted"]
-        if abs(forwarded - counted) > slack(forwarded, counted):
-            problems.append(f"its proxy forwarded {forwarded:.0f} requests to its replicas, which counted {counted:.0f}")
+        in_flight = row.get("in_flight_at_end", 0.0)
+        if not counted - slack(forwarded, counted) <= forwarded <= counted + in_flight + slack(forwarded, counted):
+            still = f" and {in_flight:.0f} still in flight at the end" if in_flight else ""
+            problems.append(f"its proxy forwarded {forwarded:.0f} requests to its replicas, which counted "
+                            f"{counted:.0f}{still}")
         if not problems:
             continue
         explained = disturbed.get(service)
@@ -220,19 +249,23 @@ def generator_table(run: extract.Run) -> list[dict]:
     """Per phase: arrivals, how many were sent and how late, and whether the generator kept up;
     judged over the phase's measurement window, the span its tails are reported for."""
     rows = []
+    loop = run.scenario.get("client", {}).get("kind", "open")
     for phase in run.phases:
         start, end = run.window(phase)
         inside = extract.within_window(run.requests, start, end)
+        if loop == "closed":
+            rows.append(closed_loop_row(phase, inside, start, end))
+            continue
         sent = [r for r in inside if r.outcome != "client_overflow"]
         lags = sorted(r.send_lag_seconds for r in sent)
         late = sum(1 for lag in lags if lag > LATE_SEND_SECONDS)
         lag_p99 = quantile(lags, 0.99)
         latency_p99 = quantile(sorted(r.latency_seconds for r in sent), 0.99)
-        expected = phase.arrival_rate_per_second * (end - start)
+        expected = phase.expected_arrivals(start, end)
         z = (len(inside) - expected) / math.sqrt(expected) if expected > 0 else 0.0
         dropped = len(inside) - len(sent)
         rows.append({
-            "phase": phase.name, "arrivals": len(inside), "expected_arrivals": expected, "arrival_z": z,
+            "phase": phase.name, "loop": "open", "arrivals": len(inside), "expected_arrivals": expected, "arrival_z": z,
             "sent": len(sent), "dropped": dropped,
             "achieved_rate_per_second": len(sent) / (end - start) if end > start else math.nan,
             "send_lag_p50_ms": quantile(lags, 0.50) * 1000, "send_lag_p99_ms": lag_p99 * 1000,
@@ -243,6 +276,16 @@ def generator_table(run: extract.Run) -> list[dict]:
         })
         rows[-1]["behind"] = dropped > 0 or rows[-1]["sent_late"]
     return rows
+
+
+def closed_loop_row(phase: extract.Phase, inside: list[extract.Request], start: float, end: float) -> dict:
+    """A closed loop's phase: what it sent, nothing judged (its users follow the system's speed)."""
+    return {"phase": phase.name, "loop": "closed", "arrivals": len(inside), "expected_arrivals": None,
+            "arrival_z": None, "sent": len(inside), "dropped": 0,
+            "achieved_rate_per_second": len(inside) / (end - start) if end > start else math.nan,
+            "send_lag_p50_ms": math.nan, "send_lag_p99_ms": math.nan,
+            "latency_p99_ms": quantile(sorted(r.latency_seconds for r in inside), 0.99) * 1000,
+            "late": 0, "late_share": 0.0, "sent_late": False, "behind": False, "arrivals_off": False}
 
 
 def quantile(sorted_values: list[float], q: float) -> float:

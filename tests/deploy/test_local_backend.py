@@ -6,7 +6,8 @@ start, kubelet-like readiness probe ticks), joins the EDS file only once Ready, 
 request is an event; a replica removed under load loses no accepted request; a tripped breaker
 answers 503 and Envoy counts the overflow; a replica that dies on its own is noticed and dropped;
 Prometheus scrapes every replica and Envoy; the admin API is not reachable through any proxy, however
-the path is spelled; teardown leaves no process (checked by PID); a busy port and a missing binary
+the path is spelled; the runner's collection waits until a request that outlives the load is
+counted; teardown leaves no process (checked by PID); a busy port and a missing binary
 are one clear sentence.
 """
 import concurrent.futures
@@ -170,6 +171,29 @@ def test_a_replica_that_dies_on_its_own_is_noticed_and_dropped(stack):
     died = [e for e in events_module.read_events(stack.events.path) if e["type"] == "pod_died"]
     assert died[-1]["pod"] == victim.name
     assert post(stack.endpoints()["entry_url"]).status_code == 200
+
+
+def test_the_final_count_waits_for_requests_that_outlive_the_load(stack):
+    """What the runner does after Locust stopped: wait for a scrape showing nothing in flight, so the
+    dump counts every request the proxies forwarded (orchestration/collecting.py)."""
+    from orchestration import collecting  # noqa: PLC0415 (only this test drives the runner's collection step)
+    url = stack.endpoints()["prometheus_url"]
+    stack.set_faults("formatter", {"extra_latency_seconds": 5.0})
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            slow = pool.submit(post, stack.endpoints()["proxies"]["formatter"]["url"])
+            wait_for(lambda: in_flight(url, "formatter") >= 1, what="the slow request to show in flight")
+            assert collecting.wait_until_drained(url, after=time.time(), timeout_seconds=2) != 0  # not yet (or no scrape)
+            assert collecting.wait_until_drained(url, after=time.time(), timeout_seconds=20) == 0
+            assert slow.done() and slow.result().status_code == 200
+    finally:
+        stack.set_faults("formatter", {})
+
+
+def in_flight(prometheus_url: str, service: str) -> float:
+    result = httpx.get(f"{prometheus_url}/api/v1/query",
+                       params={"query": f'sum(tailstorm_requests_in_flight{{service="{service}"}})'}).json()
+    return float(result["data"]["result"][0]["value"][1]) if result["data"]["result"] else 0.0
 
 
 @pytest.mark.parametrize("path", ["/admin/faults", "//admin/faults", "/v1/../admin/faults", "/%61dmin/faults",

@@ -7,7 +7,8 @@ does (``extract.read_requests``).
 We test these aspects: every attempt is a row with its number, and retries stop at r; a request
 adaptive throttling rejects is a row marked ``throttled`` with no actual start, and counts as failed;
 the retry budget lets 10 % of the requests retry and marks the others ``retry_budget``; the client's
-deadline leaves no attempt after it (``no_time_left``); the replica counts exactly the attempts sent.
+deadline leaves no attempt after it (``no_time_left``); the replica counts exactly the attempts sent;
+a client that does not propagate its deadline leaves the replica working on attempts it gave up on.
 """
 import json
 import pathlib
@@ -31,7 +32,7 @@ locustfile.OpenLoopClient.host = sys.argv[1]
 user = locustfile.OpenLoopClient(locust.env.Environment(user_classes=[locustfile.OpenLoopClient]))
 log = locustfile.RequestLog(locustfile.OUT_DIR / "requests.csv")
 for _ in range(int(sys.argv[2])):
-    user.send(log, time.time(), "steady")
+    user.send(log.next_request(), time.time(), "steady")
 """
 
 
@@ -97,3 +98,20 @@ def test_no_attempt_leaves_after_the_clients_deadline(callee, tmp_path):
     assert 1 <= request.attempts <= 3 and request.withheld == "no_time_left" and request.outcome == "timeout"
     live.wait_for(lambda: live.idle(registry), what="the replica to finish the abandoned attempts")
     assert live.requests_counted(registry) == request.attempts
+
+
+@pytest.mark.parametrize("propagate, shed", [(True, 2), (False, 0)])
+def test_only_a_propagated_deadline_lets_the_server_drop_abandoned_attempts(tmp_path, propagate, shed):
+    """One server busy 0.5 s per request, attempts that give up after 0.1 s, retried at once: both
+    retries queue behind the first attempt, and their time is up long before it ends. Told the
+    deadline, the replica drops both as they leave the queue; not told, it works on all three for
+    nobody."""
+    with live.replica(servers=1) as (url, registry):
+        live.set_faults(url, extra_latency_seconds=0.5)
+        (request,) = run_client(tmp_path, url, 1, retries=2, timeout_seconds=0.1, retry={"backoff": "none"},
+                                propagate_deadline=propagate)
+        live.wait_for(lambda: live.idle(registry) and live.requests_counted(registry) == 3,
+                      what="the replica to answer all three attempts", timeout_seconds=20)
+        dropped = registry.get_sample_value("tailstorm_shed_total", {"service": "formatter", "reason": "deadline"}) or 0
+    assert request.attempts == 3 and request.outcome == "timeout"
+    assert dropped == shed

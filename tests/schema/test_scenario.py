@@ -1,6 +1,7 @@
 """Scenario schema and loader.
 
-Aspects: every catalog scenario loads; unknown keys and bad values are refused with the file, the
+Aspects: every catalog scenario loads, states its question and what it teaches, has pass criteria
+(each variant too) and a schedule that fits a ten-minute run; unknown keys and bad values are refused with the file, the
 dotted field and what is allowed; the call graph must be closed, acyclic and free of self-calls; a
 window that leaves nothing of a stage is refused; so is a client whose max_in_flight cannot carry a
 stage's rate even through an idle chain; the CLI exits 2 on a bad file and 0 on a good one, with
@@ -23,6 +24,21 @@ def test_every_catalog_scenario_loads(path):
     loaded = scenario.load_scenario(path)
     assert loaded.name == path.stem
     assert loaded.duration_seconds > 0
+
+
+MAX_RUN_SECONDS = 10 * 60
+"""A catalog run (each variant too) fits in ten minutes of wall clock on a laptop."""
+SETUP_AND_DRAIN_SECONDS = 90
+"""Start-up, the drain after the load and the report: about a minute and a half here, on 2 cores."""
+
+
+@pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
+def test_every_catalog_scenario_states_its_purpose_and_decides_it_in_under_ten_minutes(path):
+    base = scenario.load_scenario(path)
+    for loaded in [base] + [scenario.load_scenario(path, variant=v) for v in base.variants]:
+        assert loaded.description and loaded.story and loaded.story.question and loaded.story.teaches
+        assert loaded.story.criteria, f"{loaded.name} {loaded.variant or ''}: no pass criterion decides its point"
+        assert loaded.duration_seconds + SETUP_AND_DRAIN_SECONDS <= MAX_RUN_SECONDS
 
 
 def write(tmp_path: pathlib.Path, name: str, text: str) -> pathlib.Path:
@@ -54,7 +70,7 @@ def test_an_unknown_key_is_refused_naming_file_field_and_allowed_keys(tmp_path):
     message = str(raised.value)
     assert str(path) in message
     assert "stages.0.rate: unknown key" in message
-    assert "arrival_rate_per_second, duration_seconds, name" in message
+    assert "arrival_rate_per_second, arrivals, burst, duration_seconds, name, ramp, sine, spike, square, trace" in message
 
 
 def test_a_bad_value_is_refused_with_the_field_and_the_rule(tmp_path):

@@ -94,7 +94,9 @@ def test_each_problem_is_one_line_with_the_dotted_field(tmp_path) -> None:
     assert lines[0] == f"{tmp_path / 'tiny.yaml'}: invalid scenario:"
     service_keys = ", ".join(sorted(scenario.ServiceSpec.model_fields))
     assert f"  services.formatter.bogus: unknown key; allowed here: {service_keys}" in lines
-    assert "  stages.0.rate: unknown key; allowed here: arrival_rate_per_second, duration_seconds, name" in lines
+    assert ("  stages.0.rate: unknown key; allowed here: arrival_rate_per_second, arrivals, burst, duration_seconds, "
+            "name, ramp, sine, spike, square, trace") in lines
+    assert not any(line.startswith("  stages: ") for line in lines)  # no echo of the failed item as "too short"
     assert "  slo.end_to_end.quantile: unknown key; allowed here: latency_seconds" in lines
     assert "  client.retries: Input should be less than or equal to 10 (got 11)" in lines
 

@@ -9,6 +9,8 @@ prediction's interval and fails outside; retry amplification uses the measured f
 each layer's policy (a ratio budget and its floor, adaptive throttling, Envoy's retry limit or budget;
 a deadline that cut retries makes the row inconclusive); the throttle's rejections meet the SRE
 formula on the recorded counts; arrivals per request stay below the worst case ∏(r_k + 1);
+a queue whose requests renege (a deadline expired in it) is no M/M/c/K, and goodput the client's own
+timeouts took is no service's failure share: those rows are inconclusive with the reason;
 seed rows are marked ``seed`` and sit next to their textbook counterparts.
 """
 import math
@@ -277,6 +279,30 @@ def test_seed_rows_are_marked_and_stand_next_to_the_serial_model():
     assert (serial.check, serial.model, serial.verdict) == ("serial_goodput", compare.TEXTBOOK, compare.PASS)
     assert (seed.check, seed.model) == ("seed_cascade", compare.SEED)
     assert seed.predicted == pytest.approx(1 - 0.3 * 0.2)
+
+
+def test_requests_that_reneged_make_the_queue_models_inconclusive_with_the_reason():
+    """A propagated deadline that expires in the queue bounds the wait as no queue limit does:
+    M/M/c/K would predict a queue of hundreds of seconds where abandonment keeps it at the deadline."""
+    s = stats(arrival_rate_per_second=120.0, service_rate_per_second=25.0, servers=2.0, queue_limit=1024,
+              own_response_seconds=5.0, completed=6000.0, shed=1600.0, shed_queue_full=0.0)
+    (mean,) = checks.mmc_mean_response(SCENARIO, "storm", "inference", s)
+    assert mean.verdict == compare.INCONCLUSIVE and "1600 of 6000 requests reneged" in mean.note
+    (overflow,) = checks.envoy_overflow(breaker_scenario(), "storm", "inference", s, envoy(pending_overflow=100))
+    assert overflow.verdict == compare.INCONCLUSIVE and "M/M/c+M" in overflow.note
+    (mean,) = checks.mmc_mean_response(SCENARIO, "storm", "inference", stats(own_response_seconds=MMC_AT_08,
+                                                                             shed=3.0, shed_queue_full=0.0))
+    assert mean.verdict != compare.INCONCLUSIVE  # a handful (under 0.1 %) is no abandoning queue
+
+
+def test_the_serial_model_does_not_judge_goodput_the_clients_own_timeouts_took():
+    scenario = builders.resolved_scenario(entry="gateway", services={"gateway": {"calls": [{"service": "inference"}]},
+                                                                      "inference": {}})
+    servers = {"gateway": stats(shed=0.0, completed=1000.0), "inference": stats(shed=200.0, completed=1000.0)}
+    client = {"requests": 1000, "client_overflow": 0, "error_rate": 1.0, "status_counts": {"timeout": 1000}}
+    serial, seed = checks.cascade(scenario, "p", client, servers, {"gateway": envoy(), "inference": envoy()})
+    assert serial.verdict == compare.INCONCLUSIVE and "1000 requests failed by the client's own timeout" in serial.note
+    assert seed.model == compare.SEED
 
 
 def test_the_seed_hpa_lag_row_compares_each_scale_up_with_30_seconds():

@@ -3,7 +3,8 @@
 Aspects: a path reads a phase's client, server or generator numbers, or the HPA-lag timeline; the
 expression's arithmetic follows precedence and parentheses; a value inside the bounds passes,
 outside fails, missing is inconclusive naming what is missing, a division by zero is inconclusive;
-an invalid run withholds every verdict; the sentence is filled with the measured value; the report
+an invalid run withholds every verdict, a phase whose load generator fell behind those that read
+its client side; the sentence is filled with the measured value; the report
 puts the question and the criteria first, before the plots and the folded tables.
 """
 import pytest
@@ -81,6 +82,19 @@ def test_a_missing_value_or_a_zero_division_is_inconclusive_and_says_why():
 def test_an_invalid_run_withholds_the_verdict_but_keeps_the_measurement():
     row = criteria.judge(criterion("hpa.inference.lag_seconds", at_most=60), SUMMARY, status="invalid")
     assert row["verdict"] == compare.WITHHELD and row["value"] == 31.5
+
+
+def test_a_phase_whose_generator_fell_behind_withholds_only_its_client_side_criteria():
+    behind = {**SUMMARY, "run": {"validity": {"status": "degraded", "generator_behind_phases": ["slow"]}}}
+    client = criteria.judge(criterion("slow.client.throughput_per_second / calm.client.throughput_per_second",
+                                      at_most=1), behind, status="degraded")
+    assert client["verdict"] == compare.WITHHELD and client["value"] == pytest.approx(0.2)
+    assert client["says"] == "value 0.2 (withheld: the load generator fell behind in slow)"
+    server = criteria.judge(criterion("slow.server.inference.arrival_rate_per_second", at_least=1), behind,
+                            status="degraded")
+    assert server["verdict"] == compare.PASS  # what the servers measured does not depend on the send times
+    calm = criteria.judge(criterion("calm.client.throughput_per_second", at_least=1), behind, status="degraded")
+    assert calm["verdict"] == compare.PASS
 
 
 @pytest.mark.parametrize("text, message", [

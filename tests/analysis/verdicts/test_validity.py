@@ -125,6 +125,29 @@ def test_a_callers_timeouts_may_not_have_reached_the_proxy_at_an_inner_hop_eithe
     assert validity.assess(make_run(series=series))["status"] == validity.INVALID
 
 
+def gauge(value_at_end: float, labels: dict, *, start: float = T0, end: float = T0 + 21) -> extract.Series:
+    """A gauge scraped each second, 0 until its last sample, which is ``value_at_end``."""
+    times = [start + i for i in range(int(end - start) + 1)]
+    return extract.Series(labels, tuple(times), tuple([0.0] * (len(times) - 1) + [value_at_end]))
+
+
+def test_requests_still_in_flight_at_the_end_are_allowed_for_and_no_more():
+    """A queue that outlives the load: the proxies forwarded what the replicas have not counted yet.
+    The last in-flight samples bound that on the upper side, at the callee and its caller alike."""
+    series = flows(gateway_counted=REQUESTS - 30, calls=REQUESTS - 30, inference_counted=REQUESTS - 30)
+    assert validity.assess(make_run(series=series))["status"] == validity.INVALID
+    series["in_flight"] = [gauge(30, {"service": "gateway", "replica": "g0"}),
+                           gauge(30, {"service": "inference", "replica": "i0"}),
+                           gauge(99, {"service": "inference", "replica": "gone"}, end=T0 + 10)]  # left earlier
+    verdict = validity.assess(make_run(series=series))
+    assert verdict["status"] == validity.VALID, messages(verdict)
+    assert [row["in_flight_at_end"] for row in verdict["flow"]] == [30, 30]
+    series["in_flight"][1] = gauge(10, {"service": "inference", "replica": "i0"})
+    assert messages(validity.assess(make_run(series=series))) == [
+        "flow not conserved at inference: its proxy forwarded 200 requests to its replicas, which counted 170 "
+        "and 10 still in flight at the end"]
+
+
 def test_a_mismatch_explained_by_a_replica_death_only_degrades():
     died = {"time": T0 + 10, "type": "pod_died", "service": "inference", "pod": "i0", "returncode": -9}
     verdict = validity.assess(make_run(series=flows(inference_counted=190), events=[died]))
