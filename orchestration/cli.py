@@ -133,6 +133,8 @@ def dispatch(args: argparse.Namespace) -> int:
         for path in sorted(scenario_module.SCENARIO_DIR.glob("*.yaml")):
             loaded = scenario_module.load_scenario(path)
             print(f"{loaded.name:<24} {loaded.duration_seconds:6.0f} s  {loaded.description}")
+            for name, variant in loaded.variants.items():
+                print(f"{'':<4}--variant {name:<13} {variant.description}")
         return 0
     if args.command == "validate":
         loaded = scenario_module.load_scenario(args.scenario)

@@ -174,6 +174,14 @@ def test_the_cli_validates_a_good_scenario():
     assert "chaos-spike: valid" in result.stdout
 
 
+def test_the_catalog_listing_names_every_scenario_and_each_variant_under_it():
+    lines = run_cli("scenarios").stdout.splitlines()
+    names = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert names == [path.stem for path in CATALOG]
+    storm = lines.index(next(line for line in lines if line.startswith("retry-storm ")))
+    assert [line.split()[1] for line in lines[storm + 1:storm + 4]] == ["budget", "adaptive", "deadlines"]
+
+
 STORY = """
 story:
   question: Does the spike overflow inference?
