@@ -116,7 +116,9 @@ def load_equivalents(path: pathlib.Path = EQUIVALENTS) -> dict[str, Equivalent]:
     entries = tomllib.loads(path.read_text()).get("equivalent", [])
     found: dict[str, Equivalent] = {}
     for index, entry in enumerate(entries):
-        missing = [k for k in ("mutant", "mutated", "reason") if not str(entry.get(k, "")).strip()]
+        # `mutated` may be empty (a mutant that removes a line, e.g. a keyword argument) but must be given
+        missing = [k for k in ("mutant", "mutated", "reason")
+                   if k not in entry or (k != "mutated" and not str(entry[k]).strip())]
         if missing:
             raise SystemExit(f"{path.name}: entry {index + 1} lacks {', '.join(missing)} (each needs all three)")
         found[entry["mutant"]] = Equivalent(entry["mutant"], entry["mutated"].strip(), entry["reason"])

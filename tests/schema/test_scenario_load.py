@@ -76,6 +76,9 @@ def test_a_trace_is_read_relative_to_the_scenario_file_and_carried_in_the_resolv
     pytest.param("0.5\nsoon\n", "row 2: 'soon' is not a time in seconds", id="not-a-number"),
     pytest.param("0.5\n-1\n", "row 2: '-1' must be a finite time >= 0", id="negative"),
     pytest.param("12\n", "1 arrival(s) of the trace t.csv fall at or after the stage's 10 s", id="past-the-stage"),
+    pytest.param("2\n10\n", "1 arrival(s) of the trace t.csv fall at or after the stage's 10 s", id="at-the-end"),
+    pytest.param("1\n10\n10\n12\n", "3 arrival(s) of the trace t.csv fall at or after the stage's 10 s",
+                 id="several-late"),
     pytest.param("header\n", "holds no arrival times", id="empty"),
 ])
 def test_a_bad_trace_is_refused_naming_the_file_and_row(tmp_path, content, words):
@@ -86,6 +89,40 @@ def test_a_bad_trace_is_refused_naming_the_file_and_row(tmp_path, content, words
 def test_a_missing_trace_says_the_path_is_relative_to_the_scenario(tmp_path):
     assert "the path is relative to the scenario file" in refused(
         tmp_path, "stages:\n  - {name: replay, duration_seconds: 10, trace: {path: nowhere.csv}}\n")
+    with pytest.raises(ValueError) as raised:
+        scenario.read_trace(tmp_path / "nowhere.csv")
+    assert str(raised.value) == (f"cannot read the trace {tmp_path / 'nowhere.csv'}: No such file or directory; "
+                                 "the path is relative to the scenario file")
+
+
+def test_a_trace_may_start_at_the_stages_first_instant(tmp_path):
+    (tmp_path / "t.csv").write_text("0\n0\n4\n")
+    loaded = load(tmp_path, "stages:\n  - {name: replay, duration_seconds: 10, trace: {path: t.csv}}\n")
+    assert loaded.stages[0].trace.offsets_seconds == (0.0, 0.0, 4.0)
+
+
+def test_a_trace_holds_at_most_max_trace_arrivals(tmp_path):
+    limit = scenario.MAX_TRACE_ARRIVALS
+    (tmp_path / "full.csv").write_text("1\n" * limit)
+    assert len(scenario.read_trace(tmp_path / "full.csv")) == limit
+    (tmp_path / "over.csv").write_text("1\n" * (limit + 1))
+    with pytest.raises(ValueError) as raised:
+        scenario.read_trace(tmp_path / "over.csv")
+    assert str(raised.value) == (f"{tmp_path / 'over.csv'} holds {limit + 1} arrivals, more than {limit}; "
+                                 "split it over stages")
+
+
+def test_a_trace_is_replayed_at_its_recorded_times_not_evenly_spaced(tmp_path):
+    (tmp_path / "t.csv").write_text("1\n2\n")
+    assert refused(tmp_path, "stages:\n  - {name: replay, duration_seconds: 10, arrivals: constant, "
+                             "trace: {path: t.csv}}\n").endswith(
+        "stages.0: stage 'replay': a trace is replayed at its recorded times; remove arrivals: constant")
+
+
+def test_a_spike_may_end_exactly_when_its_stage_ends(tmp_path):
+    loaded = load(tmp_path, "stages:\n  - {name: s, duration_seconds: 60, spike: {base_per_second: 5, "
+                            "peak_per_second: 50, at_seconds: 40, length_seconds: 20}}\n")
+    assert loaded.stages[0].arrival_rate_per_second == pytest.approx((5 * 40 + 50 * 20) / 60)
 
 
 def test_an_open_loop_stage_without_a_rate_is_refused(tmp_path):

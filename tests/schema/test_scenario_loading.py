@@ -173,3 +173,59 @@ def test_an_unknown_key_where_the_schema_cannot_be_walked_says_none_are_listed()
     with pytest.raises(pydantic.ValidationError) as raised:
         scenario.Slo.model_validate({"end_to_end": {"latency_seconds": 1, "x": 1}})
     assert scenario.describe_errors(raised.value) == "  end_to_end.x: unknown key; allowed here: (none)"
+
+
+def test_a_too_short_list_is_reported_but_not_when_only_its_items_failed() -> None:
+    def description(stages: list) -> str:
+        with pytest.raises(pydantic.ValidationError) as raised:
+            scenario.Scenario.model_validate(changed(stages=stages))
+        return scenario.describe_errors(raised.value)
+
+    assert description([]) == "  stages: Tuple should have at least 1 item after validation, not 0 (got [])"
+    # pydantic also says "too short" here, counting the stage that failed: the stage's own line is the problem
+    assert description([{"name": "s", "duration_seconds": -5, "arrival_rate_per_second": 2}]) == \
+        "  stages.0.duration_seconds: Input should be greater than 0 (got -5)"
+
+
+VARIANTS = {
+    "slow": {"description": "a longer client timeout", "set": {"client.timeout_seconds": 9}},
+    "wide": {"description": "more requests in flight", "set": {"client.max_in_flight": 300}},
+}
+
+
+def test_each_variant_starts_from_the_base_not_from_the_variant_before_it(tmp_path) -> None:
+    path = write(tmp_path, changed(client={"timeout_seconds": 4}, variants=VARIANTS))
+    wide = scenario.load_scenario(path, variant="wide")  # loaded after "slow" has been applied
+    assert (wide.client.timeout_seconds, wide.client.max_in_flight) == (4, 300)
+    slow = scenario.load_scenario(path, variant="slow")
+    assert slow.client.timeout_seconds == 9 and slow.client.max_in_flight == scenario.Client().max_in_flight
+
+
+def test_an_unknown_variant_lists_the_files_variants_or_none(tmp_path) -> None:
+    with pytest.raises(scenario.ScenarioError) as raised:
+        scenario.load_scenario(write(tmp_path, changed(variants=VARIANTS)), variant="fast")
+    assert str(raised.value) == f"{tmp_path / 'tiny.yaml'}: no variant 'fast'; its variants: slow, wide"
+    with pytest.raises(scenario.ScenarioError) as raised:
+        scenario.load_scenario(write(tmp_path, BASE), variant="fast")
+    assert str(raised.value) == f"{tmp_path / 'tiny.yaml'}: no variant 'fast'; its variants: none"
+
+
+def test_a_variant_setting_through_a_plain_value_is_refused_naming_the_file(tmp_path) -> None:
+    variants = {"odd": {"description": "sets inside the name", "set": {"name.value": "x"}}}
+    with pytest.raises(scenario.ScenarioError) as raised:
+        scenario.load_scenario(write(tmp_path, changed(variants=variants)))
+    assert str(raised.value) == (f"{tmp_path / 'tiny.yaml'}: variants.odd.set: 'name.value' goes through 'name', "
+                                 "which is no block")
+
+
+def test_applying_a_variant_leaves_every_variants_settings_as_written(tmp_path) -> None:
+    # "services" replaces the block whole, then a dotted key sets inside that new block
+    variants = {"pooled": {"description": "two servers, a short queue",
+                           "set": {"services": {"formatter": {"servers": 2}}, "services.formatter.queue_limit": 5}},
+                **VARIANTS}
+    path = write(tmp_path, changed(variants=variants))
+    pooled = scenario.load_scenario(path, variant="pooled")
+    assert (pooled.services["formatter"].servers, pooled.services["formatter"].queue_limit) == (2, 5)
+    for loaded in (scenario.load_scenario(path), scenario.load_scenario(path, variant="wide")):
+        assert loaded.variants["pooled"].set == variants["pooled"]["set"]
+        assert loaded.services["formatter"].servers is None

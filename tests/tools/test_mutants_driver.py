@@ -44,6 +44,16 @@ def test_an_equivalent_entry_needs_mutant_mutated_line_and_reason(tmp_path) -> N
     assert mutants.load_equivalents(tmp_path / "absent.toml") == {}
 
 
+def test_an_equivalent_mutant_that_removes_a_line_is_listed_with_an_empty_mutated_line(tmp_path) -> None:
+    path = tmp_path / "e.toml"
+    path.write_text('[[equivalent]]\nmutant = "m.x_f__mutmut_2"\nmutated = ""\nreason = "overwritten below"\n')
+    assert mutants.load_equivalents(path) == {"m.x_f__mutmut_2": mutants.Equivalent("m.x_f__mutmut_2", "",
+                                                                                    "overwritten below")}
+    path.write_text('[[equivalent]]\nmutant = "m.x_f__mutmut_2"\nreason = "overwritten below"\n')
+    with pytest.raises(SystemExit, match="entry 1 lacks mutated"):
+        mutants.load_equivalents(path)
+
+
 def test_the_shipped_equivalent_list_parses() -> None:
     for key, entry in mutants.load_equivalents().items():
         assert "__mutmut_" in key and entry.reason

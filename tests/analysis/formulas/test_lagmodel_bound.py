@@ -9,6 +9,9 @@ We test these aspects:
   the full step, U[0, S) for the pickup;
 - the defaults give 61 s (the top of the reference's 20–60 s), every term is at least the
   expected one, and a measured metric pipeline passes through unchanged;
+- the maximum pipeline and pickup default to the reference's intervals (25 s, 15 s); the bound's
+  defaults are the upper ends it documents, and it keeps the expected budget's deterministic
+  terms (rate-limit rounds, readiness ticks, …) for any input;
 - inputs outside the domain raise ValueError with a sentence.
 """
 
@@ -139,3 +142,44 @@ def test_a_measured_metric_pipeline_is_used_as_given() -> None:
 def test_bound_refuses_inputs_outside_the_domain(inputs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         lagmodel.hpa_lag_bound(**inputs)
+
+
+def test_the_maximum_pipeline_and_pickup_default_to_the_references_intervals() -> None:
+    # φ·R + R + h with R = 15 s, h = 10 s, φ = 0; the pickup's supremum is the sync period.
+    assert lagmodel.hpa_metric_pipeline_max_seconds() == 25.0
+    assert lagmodel.hpa_sync_pickup_max_seconds() == 15.0
+
+
+def test_the_expected_budget_scales_up_from_one_replica_by_default() -> None:
+    # 1 → 5 → 10 takes two policy rounds (+4 pods, then +100%): one extra 15 s round
+    assert lagmodel.hpa_lag_budget(desired_replicas=6).rate_limit_seconds == 15.0
+
+
+def test_the_bound_keeps_the_expected_budget_s_deterministic_terms_for_any_input() -> None:
+    inputs = {"current_replicas": 3, "desired_replicas": 20, "scale_up_pods": 3, "scale_up_percent": 10.0,
+              "policy_period_seconds": 60.0, "sync_period_seconds": 25.0, "scale_up_stabilization_seconds": 30.0,
+              "api_seconds": 0.2, "scheduling_seconds": 0.3, "image_pull_seconds": 4.0,
+              "container_start_seconds": 1.5, "app_boot_seconds": 11.0, "readiness_initial_delay_seconds": 7.0,
+              "readiness_period_seconds": 3.0, "endpoint_propagation_seconds": 0.25}
+    bound, budget = lagmodel.hpa_lag_bound(**inputs), lagmodel.hpa_lag_budget(**inputs)
+    deterministic = ("stabilization_seconds", "rate_limit_seconds", "api_scheduling_seconds",
+                     "container_start_seconds", "readiness_seconds")
+    assert {name: bound.terms()[name] for name in deterministic} == {name: budget.terms()[name]
+                                                                      for name in deterministic}
+    # 3 → 6 → 9 → 12 → 15 → 18 → 21 (+3 pods beats +10 %): six steps, five waits of ⌈60/25⌉ syncs
+    assert budget.rate_limit_seconds == 5 * 75.0
+    assert budget.readiness_seconds == 7.0 + 2 * 3.0 + 0.25
+    assert bound.sync_pickup_seconds == 25.0
+
+
+def test_the_bound_s_defaults_are_the_upper_ends_it_documents() -> None:
+    documented = {"metric_resolution_seconds": 15.0, "housekeeping_interval_seconds": 15.0, "crossing_fraction": 0.0,
+                  "sync_period_seconds": 15.0, "scale_up_stabilization_seconds": 0.0, "current_replicas": 1,
+                  "scale_up_pods": 4, "scale_up_percent": 100.0, "policy_period_seconds": 15.0, "api_seconds": 1.0,
+                  "scheduling_seconds": 1.0, "image_pull_seconds": 0.0, "container_start_seconds": 3.0,
+                  "app_boot_seconds": 5.0, "readiness_initial_delay_seconds": 0.0,
+                  "endpoint_propagation_seconds": 1.0}
+    # a fine probe period and a larger scale-up make every default show in some term
+    probe = {"desired_replicas": 11, "readiness_period_seconds": 0.5}  # 1 → 5 → 10 → 20: 100 %, not 101 %
+    assert lagmodel.hpa_lag_bound(**probe) == lagmodel.hpa_lag_bound(**probe, **documented)
+    assert lagmodel.hpa_lag_bound(desired_replicas=6).rate_limit_seconds == 15.0

@@ -10,7 +10,9 @@ We test these aspects:
 - the thread pool by Little's law: busy threads λW against the simulator's time-average number
   in service, the wait probability against the simulated share that queued, and starvation at
   λW >= N (waits keep growing) against a stable pool just below it;
-- every new function refuses inputs outside its domain with a sentence.
+- every new function refuses inputs outside its domain with a sentence, word for word for the
+  cache and the thread pool; no traffic reaches a backend when nothing arrives; a pool of one
+  thread is an M/M/1 queue.
 
 Simulation method as in ``test_simulation_crosscheck.py``: seeded replications, warm-up
 discarded, tolerance about four standard errors.
@@ -271,3 +273,44 @@ def test_a_starved_pool_queues_without_bound_and_a_pool_with_headroom_does_not()
 def test_new_queueing_functions_refuse_inputs_outside_their_domain(call: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         call()
+
+
+def test_no_traffic_reaches_the_backend_when_nothing_arrives() -> None:
+    assert queueing.cache_backend_arrival_rate_per_second(arrival_rate_per_second=0, hit_ratio=0.9) == 0.0
+    assert queueing.cache_backend_arrival_rate_per_second(arrival_rate_per_second=200, hit_ratio=0.9) == (
+        pytest.approx(20.0))
+
+
+def test_a_pool_of_one_thread_is_an_mm1_queue() -> None:
+    assert queueing.thread_pool_max_throughput_per_second(thread_hold_seconds=0.5, pool_threads=1) == 2.0
+    # Erlang C with one server is the utilisation: λW = 1 × 0.5
+    assert queueing.thread_pool_wait_probability(
+        arrival_rate_per_second=1, thread_hold_seconds=0.5, pool_threads=1) == pytest.approx(0.5)
+    assert not queueing.thread_pool_is_starved(arrival_rate_per_second=1, thread_hold_seconds=0.5, pool_threads=1)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        pytest.param(lambda: queueing.cache_backend_arrival_rate_per_second(arrival_rate_per_second=-1, hit_ratio=0.5),
+                     "arrival rate -1 must be >= 0", id="cache-negative-arrivals"),
+        pytest.param(lambda: queueing.cache_backend_arrival_rate_per_second(arrival_rate_per_second=10, hit_ratio=1),
+                     "hit ratio 1 must lie in [0, 1): at 1 the backend sees no traffic to multiply",
+                     id="cache-backend-all-hits"),
+        pytest.param(lambda: queueing.cache_degradation_amplification(hit_ratio=1.2, degraded_hit_ratio=0.5),
+                     "hit ratio 1.2 must lie in [0, 1): at 1 the backend sees no traffic to multiply",
+                     id="degradation-from-above-one"),
+        pytest.param(lambda: queueing.thread_pool_wait_probability(
+            arrival_rate_per_second=1, thread_hold_seconds=0, pool_threads=4),
+                     "thread hold time 0 must be > 0", id="wait-probability-zero-hold"),
+        pytest.param(lambda: queueing.thread_pool_is_starved(
+            arrival_rate_per_second=1, thread_hold_seconds=1, pool_threads=True),  # type: ignore[arg-type]
+                     "pool threads True must be a whole number >= 1", id="boolean-pool"),
+        pytest.param(lambda: queueing.thread_pool_max_throughput_per_second(thread_hold_seconds=1, pool_threads=2.5),
+                     "pool threads 2.5 must be a whole number >= 1", id="fractional-pool"),
+    ],
+)
+def test_cache_and_thread_pool_refusals_are_exact_sentences(call: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == message

@@ -9,7 +9,9 @@ We test these aspects:
 - a seeded tandem simulation (its own FCFS multi-server code, departures re-sorted so faster
   servers may overtake) agrees: closely for M/M/1 stations, within the approximation's margin
   for multi-server stations;
-- inputs outside the domain raise ValueError with a sentence.
+- without traffic the tandem is the sum of the service times; four M/M/1 stations are still the
+  hypoexponential sum; the quantile of slow stations far above their mean inverts the survival;
+- inputs outside the domain raise ValueError with a sentence, word for word.
 """
 
 import heapq
@@ -180,3 +182,51 @@ def test_tandem_refuses_inputs_outside_its_domain(
         _quantile(rates, servers, lam, 0.99)
     with pytest.raises(ValueError, match="quantile 1 must lie strictly between 0 and 1"):
         _quantile([100.0], [1], 1.0, 1.0)
+
+
+def test_without_traffic_the_tandem_is_the_sum_of_the_service_times() -> None:
+    rates = [100.0, 200.0, 120.0]
+    assert queueing.tandem_mean_response_time_seconds(
+        arrival_rate_per_second=0, service_rates_per_second=rates, servers=[1, 1, 1]
+    ) == pytest.approx(1 / 100 + 1 / 200 + 1 / 120)
+    assert _survival(rates, [1, 1, 1], 0.0, 0.02) == pytest.approx(_hypoexponential_survival(rates, 0.02), rel=1e-10)
+    q = _quantile(rates, [2, 1, 3], 0.0, 0.9)
+    assert _survival(rates, [1, 1, 1], 0.0, q) == pytest.approx(0.1, rel=1e-9)
+
+
+def test_four_mm1_stations_give_the_hypoexponential_sum() -> None:
+    lam, rates = 50.0, [100.0, 300.0, 150.0, 90.0]
+    for t in (0.005, 0.03, 0.1):
+        expected = _hypoexponential_survival([mu - lam for mu in rates], t)
+        assert _survival(rates, [1, 1, 1, 1], lam, t) == pytest.approx(expected, rel=1e-10)
+
+
+def test_the_quantile_of_slow_stations_far_above_their_mean_inverts_the_survival() -> None:
+    # Means of tens of seconds and p = 0.9999: the bracket has to grow well past the mean.
+    rates, lam = [0.1, 0.2], 0.05
+    q = _quantile(rates, [1, 1], lam, 0.9999)
+    mean = queueing.tandem_mean_response_time_seconds(arrival_rate_per_second=lam, service_rates_per_second=rates,
+                                                      servers=[1, 1])
+    assert q > 5 * mean > 100
+    assert _survival(rates, [1, 1], lam, q) == pytest.approx(1e-4, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        pytest.param(lambda: _survival([], [], 1.0, 0.1), "service rates are empty: a tandem needs at least one station",
+                     id="no-station"),
+        pytest.param(lambda: _survival([10.0], [1], 1.0, -1), "time -1 must be >= 0", id="negative-time"),
+        pytest.param(lambda: _survival([10.0], [1], -1.0, 0.1), "arrival rate -1 must be >= 0",
+                     id="survival-negative-arrivals"),
+        pytest.param(lambda: _quantile([10.0], [1], -1.0, 0.5), "arrival rate -1 must be >= 0",
+                     id="quantile-negative-arrivals"),
+        pytest.param(lambda: queueing.tandem_mean_response_time_seconds(
+            arrival_rate_per_second=-1, service_rates_per_second=[10.0], servers=[1]),
+                     "arrival rate -1 must be >= 0", id="mean-negative-arrivals"),
+    ],
+)
+def test_tandem_refusals_are_exact_sentences(call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == message

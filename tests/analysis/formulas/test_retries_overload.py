@@ -10,7 +10,9 @@ We test these aspects:
   only while retries/requests < 10% makes the attempts per request the formula predicts;
 - adaptive throttling in steady state: a simulated client running the SRE book's rule over a
   trailing window settles at the predicted local rejection share and backend load;
-- inputs outside the domain raise ValueError with a sentence.
+- the regime uses the failure probability while overloaded; a zero retry ratio allows no retry;
+  throttling's default multiplier is the book's 2, and at 1 the client sends what is accepted;
+- inputs outside the domain raise ValueError with a sentence, word for word.
 """
 
 import collections
@@ -263,3 +265,45 @@ def test_throttled_backend_still_receives_k_times_what_it_accepts() -> None:
 def test_overload_formulas_refuse_inputs_outside_their_domain(call, message: str) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         call()
+
+
+def test_the_regime_uses_the_failure_probability_while_overloaded() -> None:
+    # p = 0.5, r = 3: a = 1 + 0.5 + 0.25 + 0.125 = 1.875 attempts, λ* = 100/1.875 = 53.3/s;
+    # at p = 1 λ* would be 25/s, so 40/s recovers at p = 0.5 and is metastable at p = 1.
+    assert retries.retry_storm_regime(arrival_rate_per_second=40, capacity_per_second=100, retries=3,
+                                      failure_probability=0.5) == "recovers"
+    assert retries.retry_storm_regime(arrival_rate_per_second=40, capacity_per_second=100, retries=3) == "metastable"
+
+
+def test_a_zero_retry_ratio_allows_no_retry_and_an_infinite_one_is_refused() -> None:
+    assert retries.retry_ratio_budget_max_amplification(budget_ratio=0.0) == 1.0
+    assert retries.retry_ratio_budget_attempts_per_request(failure_probability=0.5, retries=3,
+                                                           budget_ratio=0.0) == 1.0
+    with pytest.raises(ValueError) as raised:
+        retries.retry_ratio_budget_max_amplification(budget_ratio=float("inf"))
+    assert str(raised.value) == "retry budget ratio inf must be a finite number >= 0 (the SRE book uses 0.1)"
+
+
+def test_throttling_at_rest_uses_the_sre_book_s_multiplier_of_two_by_default() -> None:
+    assert retries.adaptive_throttle_steady_state(accept_share=0.25) == retries.ThrottleShares(
+        local_rejection_share=0.5, sent_share=0.5, accepted_share=0.25, backend_rejection_share=0.25)
+
+
+def test_a_multiplier_of_one_sends_only_what_the_backend_accepts_and_an_infinite_one_is_refused() -> None:
+    assert retries.adaptive_throttle_steady_state(accept_share=0.25, multiplier=1.0) == retries.ThrottleShares(
+        local_rejection_share=0.75, sent_share=0.25, accepted_share=0.25, backend_rejection_share=0.0)
+    with pytest.raises(ValueError) as raised:
+        retries.adaptive_throttle_steady_state(accept_share=0.25, multiplier=float("inf"))
+    assert str(raised.value) == "multiplier inf must be a finite number >= 1 for a steady state"
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    pytest.param({"capacity_per_second": -1, "retries": 3}, "capacity -1 must be a finite number >= 0",
+                 id="negative-capacity"),
+    pytest.param({"capacity_per_second": 100, "retries": 3, "failure_probability": 1.5},
+                 "failure probability 1.5 must lie in [0, 1]", id="probability-above-one"),
+])
+def test_the_threshold_s_refusals_are_exact_sentences(inputs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        retries.retry_storm_metastability_threshold_per_second(**inputs)  # type: ignore[arg-type]
+    assert str(raised.value) == message

@@ -5,6 +5,7 @@ We test these aspects:
 - the "nines" table of the Wikipedia article on high availability, whose year is 365.25 days
   (99.9% → 8.77 h, 99.99% → 52.60 min, 99.999% → 5.26 min a year; 10.08 min a week at 99.9%);
 - the end points: 100% allows nothing, 0% the whole window;
+- a window may be shorter than a second; an infinite window is refused;
 - inputs outside the domain raise ValueError with a sentence.
 """
 
@@ -58,3 +59,10 @@ def test_end_points_allow_nothing_or_everything(availability: float, share: floa
 def test_downtime_refuses_inputs_outside_the_domain(inputs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         tails.slo_allowed_downtime_seconds(**inputs)
+
+
+def test_a_window_under_a_second_is_a_window_and_an_infinite_one_is_refused() -> None:
+    assert tails.slo_allowed_downtime_seconds(availability=0.9, window_seconds=0.5) == pytest.approx(0.05)
+    with pytest.raises(ValueError) as raised:
+        tails.slo_allowed_downtime_seconds(availability=0.9, window_seconds=float("inf"))
+    assert str(raised.value) == "window inf s must be a finite number > 0"

@@ -5,7 +5,8 @@ We test these aspects:
 - growth is all-or-nothing when blocks run out;
 - freeing returns every block an owner held;
 - random growth and frees never take more blocks than exist (seeded);
-- a pool or block size below one is rejected.
+- a pool or block size below one is refused with its sentence; a single block is a pool;
+- `can_hold` answers what `grow_to` would do, counting the blocks the owner already holds.
 """
 from __future__ import annotations
 
@@ -80,3 +81,28 @@ def test_a_block_size_below_one_token_is_rejected(block_size: int) -> None:
 def test_a_block_size_of_one_token_is_accepted() -> None:
     allocator = kvcache.BlockAllocator(total_blocks=8, block_size_tokens=1)
     assert allocator.blocks_needed(5) == 5
+
+
+def test_a_pool_of_a_single_block_is_accepted() -> None:
+    allocator = kvcache.BlockAllocator(total_blocks=1)
+    assert allocator.grow_to(1, tokens=16) and not allocator.grow_to(2, tokens=1)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    pytest.param({"total_blocks": 0}, "total_blocks must be at least 1, got 0.", id="empty-pool"),
+    pytest.param({"total_blocks": 8, "block_size_tokens": 0}, "block_size_tokens must be at least 1, got 0.",
+                 id="empty-block"),
+])
+def test_a_pool_or_block_below_one_is_refused_with_its_sentence(arguments: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        kvcache.BlockAllocator(**arguments)
+    assert str(raised.value) == message
+
+
+def test_can_hold_counts_the_blocks_the_owner_already_holds_and_allows_an_exact_fit() -> None:
+    allocator = kvcache.BlockAllocator(total_blocks=4)
+    allocator.grow_to(1, tokens=32)  # 2 blocks held, 2 free
+    assert allocator.can_hold(1, tokens=64)  # 2 more blocks: exactly what is free
+    assert not allocator.can_hold(1, tokens=65)
+    assert allocator.can_hold(2, tokens=32) and not allocator.can_hold(2, tokens=33)
+    assert allocator.used_blocks == 2  # asking changes nothing
