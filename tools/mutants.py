@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import fnmatch
 import json
 import os
 import pathlib
