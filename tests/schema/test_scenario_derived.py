@@ -72,14 +72,15 @@ def test_effective_services_are_each_services_work_model_only(tmp_path):
     assert effective["gateway"] == {
         "servers": 3, "queue_limit": 7, "work": "wait", "shards": 1,
         "service_time": {"distribution": "lognormal", "mean_seconds": 0.02, "sigma": 0.8},
+        "tenant_limits": {}, "tenant_limit_default": None,
     }
     assert effective["featurestore"]["shards"] == 3 and effective["featurestore"]["work"] == "cpu"
     assert effective["formatter"]["servers"] == formatter.get("servers", 1)
     assert effective["formatter"]["service_time"]["mean_seconds"] == formatter["service_time"]["mean_seconds"]
     assert gateway["servers"] != 3  # the scenario's 3 won over the service's own default
     assert set(effective) == {"gateway", "featurestore", "formatter"}
-    assert all(set(model) == {"servers", "queue_limit", "work", "shards", "service_time"}
-               for model in effective.values())
+    assert all(set(model) == {"servers", "queue_limit", "work", "shards", "service_time", "tenant_limits",
+                              "tenant_limit_default"} for model in effective.values())
 
 
 SHAPED = """name: shaped
