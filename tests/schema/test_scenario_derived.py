@@ -5,7 +5,8 @@ model, readiness delay and calls without their ``url``, nothing it leaves out, n
 Envoy block); ``effective_services`` is the work model of each service (its own defaults under the
 scenario's settings) and only that; ``expected_arrivals`` gives each open-loop stage's expected
 arrivals at its breakpoints (hand-derived here) and None for a closed-loop one;
-``least_latency_seconds`` sums the mean service times along the call graph, a service without one
+``rate_steps`` gives each open-loop stage's upward rate jumps (hand-derived here) and None for a
+closed-loop one; class shares may miss 1 by ``SHARE_SLACK`` and no more; ``least_latency_seconds`` sums the mean service times along the call graph, a service without one
 counting 0; ``find_cycle`` accepts callees that are not keys and looks up each service's calls once.
 """
 import importlib
@@ -138,3 +139,38 @@ def test_the_cycle_search_looks_up_each_services_calls_once():
                            "featurestore": ["inference"], "inference": ["formatter"], "formatter": []})
     assert scenario.find_cycle(graph) is None
     assert graph.lookups == {"gateway": 1, "auth": 1, "featurestore": 1, "inference": 1, "formatter": 1}
+
+
+STEPPED = """name: stepped
+entry: gateway
+services:
+  gateway: {}
+stages:
+  - {name: calm, duration_seconds: 20, arrival_rate_per_second: 10}
+  - {name: rush, duration_seconds: 40, square: {low_per_second: 5, high_per_second: 25, period_seconds: 20}}
+  - {name: after, duration_seconds: 10, arrival_rate_per_second: 2}
+"""
+
+
+def test_rate_steps_are_each_upward_jump_of_the_schedule(tmp_path):
+    steps = load(tmp_path, STEPPED, "stepped").rate_steps()
+    # the square wave starts high (25 after the calm 10: a jump at its start), is low from 10 s and
+    # high again from 20 s (low again from 30 s); `after` starts below where `rush` ended: no jump
+    assert steps[0] == [] and steps[2] == []
+    assert steps[1][0] == [0.0, 10.0, 25.0]
+    assert all(after > before for _, before, after in steps[1])
+    assert [at for at, _, _ in steps[1]] == [0.0, 20.0]
+
+
+def test_a_closed_loop_has_no_rate_steps(tmp_path):
+    closed = ("name: closed\nentry: gateway\nclient: {kind: closed, users: 4}\nservices:\n  gateway: {}\n"
+              "stages:\n  - {name: a, duration_seconds: 20}\n  - {name: b, duration_seconds: 20}\n")
+    assert load(tmp_path, closed, "closed").rate_steps() == [None, None]
+
+
+def test_class_shares_may_miss_one_by_the_slack_and_no_more(monkeypatch):
+    monkeypatch.setattr(scenario, "SHARE_SLACK", 0.25)  # binary fractions: the sums below are exact
+    assert scenario.shares_problem({"a": 0.5, "b": 0.75}) is None  # 1.25: exactly the slack away
+    assert scenario.shares_problem({"a": 0.5, "b": 0.25}) is None
+    assert scenario.shares_problem({"a": 0.5, "b": 0.875}) == (
+        "the shares sum to 1.375; each is its class's share of the arrivals, so they must sum to 1: adjust them")
