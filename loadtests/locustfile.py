@@ -57,7 +57,6 @@ OUT_DIR = pathlib.Path(os.environ["TAILSTORM_LOCUST_DIR"])
 CLIENT = SCENARIO["client"]
 STAGES = SCENARIO["stages"]
 CLOSED = CLIENT.get("kind") == "closed"
-DEADLINE_HEADER = "x-tailstorm-deadline-ms"
 DISPATCHERS = int(os.environ.get("TAILSTORM_DISPATCHERS", "1"))
 COLUMNS = ["intended_start", "actual_start", "latency_seconds", "status", "attempt", "phase", "outcome", "request",
            "class"]
@@ -263,7 +262,7 @@ class OpenLoopClient(FastHttpUser):
         """Send one attempt telling the server the time it has (unless ``client.propagate_deadline``
         is off): (status, outcome, latency), status 0 when no answer came."""
         actual = time.time()
-        headers = {DEADLINE_HEADER: str(int(budget_seconds * 1000))} if CLIENT["propagate_deadline"] else {}
+        headers = {retrying.DEADLINE_HEADER: str(int(budget_seconds * 1000))} if CLIENT["propagate_deadline"] else {}
         with self.client.post("/v1/work", json=body, headers=headers, name="/v1/work",
                               catch_response=True) as response:
             latency = time.time() - actual

@@ -22,7 +22,7 @@ import prometheus_client
 import pydantic
 from fastapi import responses
 
-from services.common import calling, faults, working
+from services.common import calling, faults, retrying, working
 from services.common import metrics as metrics_module
 from services.common import settings as settings_module
 
@@ -204,7 +204,7 @@ def create_app(
                      work: typing.Annotated[WorkRequest | None, fastapi.Body()] = None) -> responses.JSONResponse:
         """Do this service's work, then its downstream calls."""
         started = time.perf_counter()
-        deadline = calling.Deadline.from_header(request.headers.get(calling.DEADLINE_HEADER),
+        deadline = calling.Deadline.from_header(request.headers.get(retrying.DEADLINE_HEADER),
                                                 default_seconds=settings.default_deadline_seconds)
         in_flight = replica.metrics.in_flight.labels(settings.service)
         in_flight.inc()

@@ -23,8 +23,6 @@ from services.common import metrics as metrics_module
 from services.common import retrying
 from services.common import settings as settings_module
 
-DEADLINE_HEADER = "x-tailstorm-deadline-ms"
-
 
 class DownstreamFailed(Exception):
     """A call step failed after its retries; ``status`` is what this service answers (502/504)."""
@@ -129,7 +127,7 @@ async def attempt_call(
     try:
         async with client.post(f"{call.url}/v1/work", json=body,
                                timeout=aiohttp.ClientTimeout(total=budget_seconds),
-                               headers={DEADLINE_HEADER: f"{budget_seconds * 1000:.0f}"}) as response:
+                               headers={retrying.DEADLINE_HEADER: f"{budget_seconds * 1000:.0f}"}) as response:
             code = str(response.status)
             payload = await response.json(content_type=None) if response.status < 500 else {}
     except asyncio.TimeoutError as exc:

@@ -36,6 +36,10 @@ NO_TIME_LEFT = "no_time_left"
 """The deadline leaves no time for the attempt (or for its back-off): nothing is sent."""
 WITHHELD_REASONS = (THROTTLED, RETRY_BUDGET, NO_TIME_LEFT)
 
+DEADLINE_HEADER = "x-tailstorm-deadline-ms"
+"""The time an attempt's caller still waits, in whole milliseconds: sent by the Locust client and
+every downstream client, read by every service (a server drops work whose caller has gone)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
