@@ -73,6 +73,7 @@ def cumulative_shares(classes: list[dict], stage: dict) -> list[float]:
     return sums
 
 
-def class_rng(seed: int, worker: int) -> random.Random:
-    """The class draws of one Locust process: seeded by the scenario, apart from its arrival times."""
-    return random.Random(f"{seed}-classes-{worker}")
+def class_rng(seed: int, worker: int, *user: int) -> random.Random:
+    """The class draws of one Locust process (or of one closed-loop user in it): seeded by the
+    scenario, apart from its arrival times."""
+    return random.Random("-".join(map(str, (seed, "classes", worker, *user))))

@@ -290,7 +290,7 @@ class ClosedLoopUser(FastHttpUser):
         start = START.get()
         requests = request_log(self.environment)
         rng = random.Random(f"{SCENARIO['seed']}-{worker_index(self.environment)}-{id(self)}")
-        class_rng = random.Random(f"{SCENARIO['seed']}-classes-{worker_index(self.environment)}-{id(self)}")
+        class_rng = classes.class_rng(SCENARIO["seed"], worker_index(self.environment), id(self))
         think = CLIENT.get("think_time_seconds") or 0.0
         while (stage := shapes.stage_at(STAGES, max(0.0, time.time() - start))) is not None:
             request = requests.next_request(MIX.draw(stage.index, class_rng))

@@ -2,6 +2,7 @@
 docstring names is a file or folder of this repository (a renamed module leaves no stale pointer)."""
 from __future__ import annotations
 
+import functools
 import pathlib
 import re
 import subprocess
@@ -16,18 +17,24 @@ FOREIGN = {
 }
 
 
-def tracked_files() -> list[str]:
-    return subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+@functools.cache
+def tracked_files() -> tuple[str, ...]:
+    return tuple(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.split())
 
 
 def top_folders() -> set[str]:
     return {path.split("/")[0] for path in tracked_files() if "/" in path and not path.startswith(".")}
 
 
+@functools.cache
+def reference_pattern(folders: frozenset[str]) -> re.Pattern:
+    return re.compile(r"(?<![\w./<-])((?:%s)/[\w./-]*\w)" % "|".join(sorted(folders)))
+
+
 def path_references(text: str, folders: set[str]) -> set[str]:
     """Repository paths in a text: a top folder, a slash, then a name (placeholders like <name> excluded)."""
-    pattern = re.compile(r"(?<![\w./<-])((?:%s)/[\w./-]*\w)" % "|".join(sorted(folders)))
-    return {match.group(1) for match in pattern.finditer(text)}
+    return {match.group(1) for match in reference_pattern(frozenset(folders)).finditer(text)}
 
 
 def resolves(reference: str) -> bool:

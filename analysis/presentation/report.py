@@ -229,7 +229,7 @@ def validity_lines(summary: dict) -> list[str]:
 
 # A reason of severity valid is something the scenario itself explains (a scheduled kill's lost
 # requests): said, but as a note, so it does not read like a defect with a green label.
-REASON_LABEL = {validity.VALID: "Noted, no defect", validity.DEGRADED: "DEGRADED", validity.INVALID: "INVALID"}
+REASON_LABEL = {**VALIDITY_TITLE, validity.VALID: "Noted, no defect"}
 
 
 FLOW_HEADER = ["service", "sent by", "sent", "proxy received", "proxy forwarded", "proxy retries",
